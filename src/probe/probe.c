@@ -1,0 +1,11 @@
+/* probe.c - helpers every prober shares (see probe.h). */
+#include "probe/probe.h"
+
+#include <time.h>
+
+int64_t probe_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
