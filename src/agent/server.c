@@ -43,7 +43,8 @@
 
 #define HEAD_TIMEOUT_MS 30000
 #define IDLE_TIMEOUT_MS 120000
-#define LINGER_TIMEOUT_MS 1000
+#define LINGER_TIMEOUT_MS 500  /* wait for the client's FIN, then send ours */
+#define SWEEP_MS 250
 #define WRITE_TIMEOUT_MS 10000
 #define WORKER_IDLE_MS 30000
 #define WORKERS_KEPT 4
@@ -56,6 +57,7 @@ struct conn {
 	_Atomic int state;
 	bool loopback;
 	bool partial;        /* some bytes of a head are buffered */
+	bool fin_sent;       /* C_LINGER: we gave up waiting and sent FIN */
 	char *buf;
 	size_t len, cap;
 	long long discard;   /* request body bytes still to drop */
@@ -347,8 +349,15 @@ static void process(struct srv *s, struct conn *c)
 		strbuf_free(&out);
 		if (quit)
 			kill(getpid(), SIGTERM);
-		if (w < 0 || n < 0) {
+		if (w < 0) {
 			conn_close(s, c, true);
+			return;
+		}
+		if (n < 0) {
+			/* a refused request: FIN now, as Go's server, then drain */
+			shutdown(c->fd, SHUT_WR);
+			c->fin_sent = true;
+			conn_arm(s, c, C_LINGER);
 			return;
 		}
 		/* drop the head and whatever of the body is already buffered */
@@ -476,7 +485,7 @@ static void evict_one(struct srv *s)
 	for (struct conn *c = s->head; c; c = c->next) {
 		if (atomic_load(&c->state) == C_BUSY)
 			continue;
-		if (!victim || atomic_load(&c->since) < atomic_load(&victim->since))
+		if (!victim || atomic_load(&c->since) <= atomic_load(&victim->since))
 			victim = c;
 	}
 	if (victim)
@@ -525,6 +534,19 @@ static void accept_all(struct srv *s, int lfd)
 	}
 }
 
+/* A head larger than we keep: answer as Go does, FIN, then drain. */
+static void refuse_431(struct srv *s, struct conn *c)
+{
+	struct strbuf out = STRBUF_INIT;
+	agent_response_bad_request(&out, 431, "");
+	(void)write_all(c->fd, strbuf_str(&out), out.len);
+	strbuf_free(&out);
+	shutdown(c->fd, SHUT_WR);
+	c->fin_sent = true;
+	c->len = 0;
+	conn_arm(s, c, C_LINGER);
+}
+
 static void on_readable(struct srv *s, struct conn *c)
 {
 	int state = atomic_load(&c->state);
@@ -544,11 +566,7 @@ static void on_readable(struct srv *s, struct conn *c)
 			if (ncap > AGENT_MAX_HEAD + 1024)
 				ncap = AGENT_MAX_HEAD + 1024;
 			if (ncap <= c->cap) {
-				struct strbuf out = STRBUF_INIT;
-				agent_response_bad_request(&out, 431, "");
-				(void)write_all(c->fd, strbuf_str(&out), out.len);
-				strbuf_free(&out);
-				conn_close(s, c, true);
+				refuse_431(s, c);
 				return;
 			}
 			char *nb = realloc(c->buf, ncap);
@@ -589,11 +607,7 @@ static void on_readable(struct srv *s, struct conn *c)
 		return;
 	}
 	if (c->len >= AGENT_MAX_HEAD) {
-		struct strbuf out = STRBUF_INIT;
-		agent_response_bad_request(&out, 431, "");
-		(void)write_all(c->fd, strbuf_str(&out), out.len);
-		strbuf_free(&out);
-		conn_close(s, c, true);
+		refuse_431(s, c);
 		return;
 	}
 	if (!c->partial && c->len)
@@ -613,8 +627,16 @@ static void sweep(struct srv *s, bool all_idle)
 		if (st == C_BUSY)
 			continue;
 		int64_t age = now - atomic_load(&c->since);
+		if (!all_idle && st == C_LINGER && !c->fin_sent && age > LINGER_TIMEOUT_MS) {
+			/* A client that reads to EOF: give it one, at the cost of a
+			 * TIME_WAIT here. Well-behaved clients closed long before. */
+			shutdown(c->fd, SHUT_WR);
+			c->fin_sent = true;
+			atomic_store(&c->since, now);
+			continue;
+		}
 		bool expired = all_idle ||
-			       (st == C_LINGER && age > LINGER_TIMEOUT_MS) ||
+			       (st == C_LINGER && age > 4 * LINGER_TIMEOUT_MS) ||
 			       (st == C_READ && c->partial && age > HEAD_TIMEOUT_MS) ||
 			       (st == C_READ && !c->partial && age > IDLE_TIMEOUT_MS);
 		if (expired)
@@ -673,7 +695,7 @@ int agent_server_run(const struct agent_config *cfg, const struct agent_handlers
 	int64_t drain_deadline = 0;
 	struct epoll_event events[64];
 	for (;;) {
-		int n = epoll_wait(s->epfd, events, 64, 1000);
+		int n = epoll_wait(s->epfd, events, 64, SWEEP_MS);
 		for (int i = 0; i < n; i++) {
 			void *p = events[i].data.ptr;
 			if (p == NULL) {
@@ -705,7 +727,7 @@ int agent_server_run(const struct agent_config *cfg, const struct agent_handlers
 				break;
 			continue;
 		}
-		if (now - last_sweep >= 1000) {
+		if (now - last_sweep >= SWEEP_MS) {
 			sweep(s, false);
 			last_sweep = now;
 		}
