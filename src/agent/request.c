@@ -49,9 +49,24 @@ const struct probe_kv *agent_request_header(const struct agent_request *rq, cons
 	return NULL;
 }
 
+/* Go's CanonicalMIMEHeaderKey for a valid token (the caller checked). */
+static void canon_in_place(char *s, size_t n)
+{
+	bool upper = true;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+		if (upper && c >= 'a' && c <= 'z')
+			c = (char)(c - 32);
+		else if (!upper && c >= 'A' && c <= 'Z')
+			c = (char)(c + 32);
+		s[i] = c;
+		upper = c == '-';
+	}
+}
+
 #define FAIL(code, text) do { *why = (text); return -(code); } while (0)
 
-int agent_request_parse(const char *buf, size_t len, struct agent_request *rq, const char **why)
+int agent_request_parse(char *buf, size_t len, struct agent_request *rq, const char **why)
 {
 	*why = "";
 	/* find the end of the head: CRLFCRLF or LFLF */
@@ -69,19 +84,14 @@ int agent_request_parse(const char *buf, size_t len, struct agent_request *rq, c
 	}
 	if (end > AGENT_MAX_HEAD)
 		FAIL(431, "");
-	memset(rq, 0, offsetof(struct agent_request, path));
-	rq->path_len = 0;
+	memset(rq, 0, offsetof(struct agent_request, headers));
 	rq->n_headers = 0;
 	rq->host = NULL;
 	rq->host_len = 0;
-	rq->query = NULL;
-	rq->query_len = 0;
-	rq->content_length = 0;
-	rq->chunked = false;
 
 	/* request line */
-	const char *p = buf;
-	const char *nl = memchr(p, '\n', end);
+	char *p = buf;
+	char *nl = memchr(p, '\n', end);
 	size_t ll = (size_t)(nl - p);
 	if (ll && p[ll - 1] == '\r')
 		ll--;
@@ -98,7 +108,7 @@ int agent_request_parse(const char *buf, size_t len, struct agent_request *rq, c
 	for (size_t i = 0; i < rq->method_len; i++)
 		if (!tchar((unsigned char)p[i]))
 			FAIL(400, "invalid method");
-	const char *uri = s1 + 1;
+	char *uri = (char *)s1 + 1;
 	size_t ul = (size_t)(s2 - uri);
 	const char *proto = s2 + 1;
 	size_t pl = ll - (size_t)(proto - p);
@@ -126,22 +136,25 @@ int agent_request_parse(const char *buf, size_t len, struct agent_request *rq, c
 		else
 			FAIL(400, "invalid URI");
 		if (sch) {
-			const char *slash = memchr(sch, '/', ul - (size_t)(sch - uri));
+			char *slash = memchr(sch, '/', ul - (size_t)(sch - uri));
 			if (!slash) {
-				uri = "/"; /* "http://host" has an empty path: Go routes it as "/" */
-				ul = 1;
+				/* "http://host" has an empty path: Go routes it as "/" */
+				rq->path = "/";
+				rq->path_len = 1;
+				ul = 0;
 			} else {
 				ul -= (size_t)(slash - uri);
 				uri = slash;
 			}
 		}
 	}
-	const char *q = memchr(uri, '?', ul);
+	char *q = ul ? memchr(uri, '?', ul) : NULL;
 	size_t rawpath = q ? (size_t)(q - uri) : ul;
 	if (q) {
 		rq->query = q + 1;
 		rq->query_len = ul - rawpath - 1;
 	}
+	size_t w = 0;
 	for (size_t i = 0; i < rawpath; i++) {
 		char c = uri[i];
 		if (c == '%') {
@@ -155,20 +168,22 @@ int agent_request_parse(const char *buf, size_t len, struct agent_request *rq, c
 			c = (char)(a * 16 + b);
 			i += 2;
 		}
-		rq->path[rq->path_len++] = c;
+		uri[w++] = c; /* decoded in place: never longer than the raw path */
 	}
-	rq->path[rq->path_len] = 0;
+	if (ul) {
+		rq->path = uri;
+		rq->path_len = w;
+	}
 
 	/* headers */
-	const char *line = nl + 1;
-	size_t canon_used = 0;
+	char *line = nl + 1;
 	bool conn_close = false, conn_keep = false;
 	int hosts = 0;
 	bool have_cl = false;
 	for (;;) {
-		const char *lend = memchr(line, '\n', (size_t)(buf + end - line));
+		char *lend = memchr(line, '\n', (size_t)(buf + end - line));
 		size_t n = (size_t)(lend - line);
-		const char *next = lend + 1;
+		char *next = lend + 1;
 		if (n && line[n - 1] == '\r')
 			n--;
 		if (n == 0)
@@ -204,17 +219,16 @@ int agent_request_parse(const char *buf, size_t len, struct agent_request *rq, c
 		}
 		if (rq->n_headers >= AGENT_MAX_HEADERS)
 			FAIL(431, "");
-		char *cn = rq->canon + canon_used;
-		probe_canonical_header(line, kl, cn, kl + 1);
-		canon_used += kl + 1;
+		char *cn = line; /* canonical in place (same length) */
+		canon_in_place(cn, kl);
 		struct probe_kv *h = &rq->headers[rq->n_headers++];
 		*h = (struct probe_kv){ cn, kl, v, vl };
-		if (kl == 10 && !strcmp(cn, "Connection")) {
+		if (kl == 10 && !memcmp(cn, "Connection", 10)) {
 			if (token_in(v, vl, "close"))
 				conn_close = true;
 			if (token_in(v, vl, "keep-alive"))
 				conn_keep = true;
-		} else if (kl == 14 && !strcmp(cn, "Content-Length")) {
+		} else if (kl == 14 && !memcmp(cn, "Content-Length", 14)) {
 			long long x = 0;
 			if (vl == 0 || vl > 18)
 				FAIL(400, "bad Content-Length");
@@ -227,7 +241,7 @@ int agent_request_parse(const char *buf, size_t len, struct agent_request *rq, c
 				FAIL(400, "bad Content-Length");
 			have_cl = true;
 			rq->content_length = x;
-		} else if (kl == 17 && !strcmp(cn, "Transfer-Encoding")) {
+		} else if (kl == 17 && !memcmp(cn, "Transfer-Encoding", 17)) {
 			if (vl == 7 && strncasecmp(v, "chunked", 7) == 0)
 				rq->chunked = true;
 			else

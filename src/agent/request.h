@@ -16,7 +16,7 @@
 struct agent_request {
 	const char *method;
 	size_t method_len;
-	char path[AGENT_MAX_HEAD];   /* decoded path (r.URL.Path) */
+	const char *path;            /* decoded path (r.URL.Path), decoded in place */
 	size_t path_len;
 	const char *query;           /* raw query without '?', or NULL */
 	size_t query_len;
@@ -24,19 +24,20 @@ struct agent_request {
 	bool keep_alive;             /* the connection may serve another request */
 	long long content_length;    /* body bytes to discard */
 	bool chunked;                /* a chunked body: answered, then the connection closes */
-	/* headers other than Host, names canonical (pointing into canon[]) */
+	/* headers other than Host, names made canonical in place */
 	struct probe_kv headers[AGENT_MAX_HEADERS];
 	size_t n_headers;
-	char canon[AGENT_MAX_HEAD];  /* canonical header names */
 	const char *host;
 	size_t host_len;
 };
 
-/* Parse a request head at buf[0..len). Returns the head length (> 0) when a
+/* Parse a request head at buf[0..len), in place: the path is percent-decoded
+ * and header names are canonicalised inside buf, which the request then
+ * points into (it stays valid while buf does). Returns the head length (> 0) when a
  * whole head is there, 0 when more bytes are needed, or a negative HTTP
  * status (-400, -431, -501, -505) for a request Go's server would refuse;
  * *why then holds the text Go appends ("missing required Host header"). */
-int agent_request_parse(const char *buf, size_t len, struct agent_request *rq,
+int agent_request_parse(char *buf, size_t len, struct agent_request *rq,
 			const char **why);
 
 /* First value of a header (canonical name), or NULL. */

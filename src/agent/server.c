@@ -1,16 +1,20 @@
 /* server.c - the status server (see server.h).
  *
- * Ownership of a connection moves between two parties. While it waits for
- * bytes it belongs to the epoll thread (state C_READ or C_LINGER); once a
- * complete request head is buffered it belongs to exactly one worker
- * (C_BUSY) until that worker re-arms it in epoll or closes it. Every fd is
- * registered EPOLLONESHOT, so no event can arrive for a busy connection.
+ * A leader/follower pool: every worker thread waits in epoll_wait() on the
+ * same epoll set, and the thread that receives an event does all the work
+ * for it - reads the request, runs the probe (a blocking call bounded by its
+ * deadline), writes the answer, re-arms the connection - with no hand-off
+ * between threads. Before it starts a request it makes sure another thread
+ * is left waiting in epoll_wait() (spawning one, up to --max-workers), so a
+ * hung application only ever holds the one thread probing it. Every fd is
+ * registered EPOLLONESHOT: at most one thread owns a connection at a time.
  * The list of all connections (for time-outs and eviction) is guarded by
- * one mutex; only closing and the periodic sweep take it. */
+ * one mutex; only accepting, closing and the periodic sweep take it. */
 #include "agent/server.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <malloc.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -47,8 +51,8 @@
 #define SWEEP_MS 250
 #define WRITE_TIMEOUT_MS 10000
 #define WORKER_IDLE_MS 30000
-#define WORKERS_KEPT 4
-#define WORKER_STACK (256 * 1024)
+#define WORKERS_KEPT 2
+#define WORKER_STACK (128 * 1024)
 
 enum { C_READ, C_BUSY, C_LINGER };
 
@@ -63,7 +67,6 @@ struct conn {
 	long long discard;   /* request body bytes still to drop */
 	_Atomic int64_t since; /* ms of the last state change */
 	struct conn *prev, *next; /* all connections */
-	struct conn *qnext;       /* job queue */
 };
 
 struct srv {
@@ -72,20 +75,20 @@ struct srv {
 	struct probe_endpoint ep;
 	struct probe_http_pool **pools; /* one per prober */
 	struct probe_tls *tls;
-	int epfd;
+	int epfd, lfd, sfd;
+	int lfd_tag, sfd_tag;           /* epoll data for the two */
 	_Atomic bool draining;
+	_Atomic bool stop;
+	_Atomic int64_t last_sweep;
 	/* connections */
 	pthread_mutex_t list_lock;
 	struct conn *head;
 	int nconn;
-	_Atomic int busy;
-	/* worker pool */
-	pthread_mutex_t q_lock;
-	pthread_cond_t q_cond;
-	pthread_cond_t q_idle_cond;
-	struct conn *q_head, *q_tail;
-	int workers, idle_workers;
-	bool stop;
+	_Atomic int busy;               /* requests being handled */
+	/* threads */
+	_Atomic int threads, idle;
+	pthread_mutex_t t_lock;
+	pthread_cond_t t_cond;          /* a thread exited / shut-down began */
 };
 
 /* ---------- connections ---------- */
@@ -234,22 +237,17 @@ static void agent_resp_to_wire(const struct agent_request *rq, struct agent_resp
 /* Parse, route and answer the request at buf[0..len) (a complete head).
  * Returns the number of head bytes used, or -1 when the connection must
  * close after `out` is sent. *quit asks for SIGTERM, *body for bytes to drop. */
-static int handle(const struct handler_ctx *hc, const char *buf, size_t len, bool loopback,
+static int handle(const struct handler_ctx *hc, char *buf, size_t len, bool loopback,
 		  struct strbuf *out, bool *keep, long long *body, bool *quit)
 {
-	struct agent_request *rq = malloc(sizeof(*rq));
+	struct agent_request rqs, *rq = &rqs;
 	*keep = false;
 	*body = 0;
 	*quit = false;
-	if (!rq) {
-		agent_response_bad_request(out, 500, "");
-		return -1;
-	}
 	const char *why;
 	int n = agent_request_parse(buf, len, rq, &why);
 	if (n <= 0) {
 		agent_response_bad_request(out, n < 0 ? -n : 400, why);
-		free(rq);
 		return -1;
 	}
 	bool close = !rq->keep_alive || hc->draining;
@@ -311,7 +309,6 @@ static int handle(const struct handler_ctx *hc, const char *buf, size_t len, boo
 	*body = rq->content_length;
 	if (rq->chunked)
 		*keep = false;
-	free(rq);
 	return n;
 }
 
@@ -329,10 +326,15 @@ void agent_server_handle_buffer(const struct agent_config *cfg, const char *buf,
 			agent_response_bad_request(out, 431, "");
 		return;
 	}
-	handle(&hc, buf, e, peer_loopback, out, &keep, &body, &quit);
+	char *copy = malloc(e);
+	if (!copy)
+		return;
+	memcpy(copy, buf, e);
+	handle(&hc, copy, e, peer_loopback, out, &keep, &body, &quit);
+	free(copy);
 }
 
-/* ---------- workers ---------- */
+/* ---------- serving a connection ---------- */
 
 static void process(struct srv *s, struct conn *c)
 {
@@ -357,6 +359,7 @@ static void process(struct srv *s, struct conn *c)
 			/* a refused request: FIN now, as Go's server, then drain */
 			shutdown(c->fd, SHUT_WR);
 			c->fin_sent = true;
+			c->len = 0;
 			conn_arm(s, c, C_LINGER);
 			return;
 		}
@@ -386,154 +389,6 @@ static void process(struct srv *s, struct conn *c)
 	}
 }
 
-static void *worker_main(void *arg)
-{
-	struct srv *s = arg;
-	pthread_mutex_lock(&s->q_lock);
-	for (;;) {
-		while (!s->q_head && !s->stop) {
-			s->idle_workers++;
-			struct timespec ts;
-			clock_gettime(CLOCK_REALTIME, &ts);
-			ts.tv_sec += WORKER_IDLE_MS / 1000;
-			int r = pthread_cond_timedwait(&s->q_cond, &s->q_lock, &ts);
-			s->idle_workers--;
-			if (r == ETIMEDOUT && !s->q_head && s->workers > WORKERS_KEPT)
-				goto out;
-		}
-		if (!s->q_head)
-			break; /* stop */
-		struct conn *c = s->q_head;
-		s->q_head = c->qnext;
-		if (!s->q_head)
-			s->q_tail = NULL;
-		pthread_mutex_unlock(&s->q_lock);
-		process(s, c);
-		atomic_fetch_sub(&s->busy, 1);
-		pthread_mutex_lock(&s->q_lock);
-		pthread_cond_broadcast(&s->q_idle_cond);
-	}
-out:
-	s->workers--;
-	pthread_cond_broadcast(&s->q_idle_cond);
-	pthread_mutex_unlock(&s->q_lock);
-	return NULL;
-}
-
-static void dispatch(struct srv *s, struct conn *c)
-{
-	atomic_store(&c->state, C_BUSY);
-	atomic_fetch_add(&s->busy, 1);
-	pthread_mutex_lock(&s->q_lock);
-	c->qnext = NULL;
-	if (s->q_tail)
-		s->q_tail->qnext = c;
-	else
-		s->q_head = c;
-	s->q_tail = c;
-	if (s->idle_workers == 0 && s->workers < s->cfg->max_workers) {
-		pthread_attr_t attr;
-		pthread_attr_init(&attr);
-		pthread_attr_setstacksize(&attr, WORKER_STACK);
-		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-		pthread_t t;
-		if (pthread_create(&t, &attr, worker_main, s) == 0)
-			s->workers++;
-		pthread_attr_destroy(&attr);
-	}
-	pthread_cond_signal(&s->q_cond);
-	pthread_mutex_unlock(&s->q_lock);
-}
-
-/* ---------- the epoll thread ---------- */
-
-static int open_listener(const struct agent_config *cfg, struct skiff_err *e)
-{
-	int one = 1, zero = 0;
-	int fd = socket(AF_INET6, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd >= 0) {
-		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
-		struct sockaddr_in6 a = { .sin6_family = AF_INET6,
-					  .sin6_port = htons((uint16_t)cfg->status_port),
-					  .sin6_addr = IN6ADDR_ANY_INIT };
-		if (bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 && listen(fd, 4096) == 0)
-			return fd;
-		int err = errno;
-		close(fd);
-		if (err != EAFNOSUPPORT && err != EADDRNOTAVAIL)
-			return err_set(e, -err, "status port %d: %s", cfg->status_port, strerror(err));
-	}
-	fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return err_set(e, -errno, "socket: %s", strerror(errno));
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)cfg->status_port) };
-	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(fd, 4096) < 0) {
-		int err = errno;
-		close(fd);
-		return err_set(e, -err, "status port %d: %s", cfg->status_port, strerror(err));
-	}
-	return fd;
-}
-
-/* Drop the connection idle the longest to admit a new one. */
-static void evict_one(struct srv *s)
-{
-	pthread_mutex_lock(&s->list_lock);
-	struct conn *victim = NULL;
-	for (struct conn *c = s->head; c; c = c->next) {
-		if (atomic_load(&c->state) == C_BUSY)
-			continue;
-		if (!victim || atomic_load(&c->since) <= atomic_load(&victim->since))
-			victim = c;
-	}
-	if (victim)
-		conn_free_locked(s, victim, true);
-	pthread_mutex_unlock(&s->list_lock);
-}
-
-static void accept_all(struct srv *s, int lfd)
-{
-	for (;;) {
-		struct sockaddr_storage peer;
-		socklen_t pl = sizeof(peer);
-		int fd = accept4(lfd, (struct sockaddr *)&peer, &pl, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (fd < 0) {
-			if (errno == EINTR || errno == ECONNABORTED)
-				continue;
-			return;
-		}
-		if (s->nconn >= s->cfg->max_connections)
-			evict_one(s);
-		if (s->nconn >= s->cfg->max_connections) {
-			probe_net_close(fd, true);
-			continue;
-		}
-		struct conn *c = calloc(1, sizeof(*c));
-		if (!c) {
-			probe_net_close(fd, true);
-			continue;
-		}
-		int one = 1;
-		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-		c->fd = fd;
-		c->loopback = agent_peer_is_loopback((struct sockaddr *)&peer);
-		atomic_store(&c->since, probe_now_ms());
-		atomic_store(&c->state, C_READ);
-		pthread_mutex_lock(&s->list_lock);
-		c->next = s->head;
-		if (s->head)
-			s->head->prev = c;
-		s->head = c;
-		s->nconn++;
-		pthread_mutex_unlock(&s->list_lock);
-		struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP | EPOLLONESHOT, .data.ptr = c };
-		if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
-			conn_close(s, c, true);
-	}
-}
-
 /* A head larger than we keep: answer as Go does, FIN, then drain. */
 static void refuse_431(struct srv *s, struct conn *c)
 {
@@ -547,7 +402,16 @@ static void refuse_431(struct srv *s, struct conn *c)
 	conn_arm(s, c, C_LINGER);
 }
 
-static void on_readable(struct srv *s, struct conn *c)
+static void spawn_worker(struct srv *s);
+
+/* Make sure some thread is left waiting for events before this one blocks. */
+static void keep_a_follower(struct srv *s)
+{
+	if (atomic_load(&s->idle) == 0 && atomic_load(&s->threads) < s->cfg->max_workers)
+		spawn_worker(s);
+}
+
+static void on_conn_event(struct srv *s, struct conn *c)
 {
 	int state = atomic_load(&c->state);
 	if (state == C_LINGER) {
@@ -603,7 +467,11 @@ static void on_readable(struct srv *s, struct conn *c)
 			break; /* short read: the socket is drained */
 	}
 	if (c->len && head_end(c->buf, c->len)) {
-		dispatch(s, c);
+		atomic_store(&c->state, C_BUSY);
+		atomic_fetch_add(&s->busy, 1);
+		keep_a_follower(s);
+		process(s, c);
+		atomic_fetch_sub(&s->busy, 1);
 		return;
 	}
 	if (c->len >= AGENT_MAX_HEAD) {
@@ -613,8 +481,67 @@ static void on_readable(struct srv *s, struct conn *c)
 	if (!c->partial && c->len)
 		atomic_store(&c->since, probe_now_ms());
 	c->partial = c->len > 0;
+	if (!c->len) {
+		free(c->buf);
+		c->buf = NULL;
+		c->cap = 0;
+	}
 	struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP | EPOLLONESHOT, .data.ptr = c };
-	epoll_ctl(s->epfd, EPOLL_CTL_MOD, c->fd, &ev);
+	if (epoll_ctl(s->epfd, EPOLL_CTL_MOD, c->fd, &ev) < 0)
+		conn_close(s, c, true);
+}
+
+/* Drop the connection idle the longest to admit a new one. */
+static void evict_one_locked(struct srv *s)
+{
+	struct conn *victim = NULL;
+	for (struct conn *c = s->head; c; c = c->next) {
+		if (atomic_load(&c->state) == C_BUSY)
+			continue;
+		if (!victim || atomic_load(&c->since) <= atomic_load(&victim->since))
+			victim = c;
+	}
+	if (victim)
+		conn_free_locked(s, victim, true);
+}
+
+static void accept_all(struct srv *s)
+{
+	for (;;) {
+		struct sockaddr_storage peer;
+		socklen_t pl = sizeof(peer);
+		int fd = accept4(s->lfd, (struct sockaddr *)&peer, &pl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			break;
+		}
+		struct conn *c = calloc(1, sizeof(*c));
+		if (!c) {
+			probe_net_close(fd, true);
+			continue;
+		}
+		int one = 1;
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		c->fd = fd;
+		c->loopback = agent_peer_is_loopback((struct sockaddr *)&peer);
+		atomic_store(&c->since, probe_now_ms());
+		atomic_store(&c->state, C_READ);
+		pthread_mutex_lock(&s->list_lock);
+		if (s->nconn >= s->cfg->max_connections)
+			evict_one_locked(s);
+		c->next = s->head;
+		if (s->head)
+			s->head->prev = c;
+		s->head = c;
+		s->nconn++;
+		struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP | EPOLLONESHOT, .data.ptr = c };
+		if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
+			conn_free_locked(s, c, true);
+		pthread_mutex_unlock(&s->list_lock);
+	}
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLONESHOT, .data.ptr = &s->lfd_tag };
+	epoll_ctl(s->epfd, EPOLL_CTL_MOD, s->lfd, &ev);
 }
 
 static void sweep(struct srv *s, bool all_idle)
@@ -645,6 +572,129 @@ static void sweep(struct srv *s, bool all_idle)
 	pthread_mutex_unlock(&s->list_lock);
 }
 
+static void on_signal(struct srv *s)
+{
+	struct signalfd_siginfo si;
+	while (read(s->sfd, &si, sizeof(si)) == sizeof(si)) {
+		if (atomic_exchange(&s->draining, true))
+			continue;
+		log_info("received %s: no new connections, finishing in-flight requests (up to %d ms)",
+			 si.ssi_signo == SIGINT ? "SIGINT" : "SIGTERM", s->cfg->grace_ms);
+		/* close the listener at once: new connections are refused (2.4) */
+		epoll_ctl(s->epfd, EPOLL_CTL_DEL, s->lfd, NULL);
+		close(s->lfd);
+		s->lfd = -1;
+		pthread_mutex_lock(&s->t_lock);
+		pthread_cond_broadcast(&s->t_cond);
+		pthread_mutex_unlock(&s->t_lock);
+	}
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLONESHOT, .data.ptr = &s->sfd_tag };
+	epoll_ctl(s->epfd, EPOLL_CTL_MOD, s->sfd, &ev);
+}
+
+static void *worker_main(void *arg)
+{
+	struct srv *s = arg;
+	int64_t idle_since = probe_now_ms();
+	struct epoll_event ev;
+	for (;;) {
+		if (atomic_load(&s->stop))
+			break;
+		atomic_fetch_add(&s->idle, 1);
+		int n = epoll_wait(s->epfd, &ev, 1, SWEEP_MS);
+		atomic_fetch_sub(&s->idle, 1);
+		int64_t now = probe_now_ms();
+		int64_t last = atomic_load(&s->last_sweep);
+		if (now - last >= SWEEP_MS && atomic_compare_exchange_strong(&s->last_sweep, &last, now))
+			sweep(s, atomic_load(&s->draining));
+		if (n <= 0) {
+			if (now - idle_since > WORKER_IDLE_MS && atomic_load(&s->threads) > WORKERS_KEPT) {
+				/* an idle thread goes; its arena memory goes back */
+				int t = atomic_load(&s->threads);
+				if (t > WORKERS_KEPT && atomic_compare_exchange_strong(&s->threads, &t, t - 1)) {
+					malloc_trim(0);
+					pthread_mutex_lock(&s->t_lock);
+					pthread_cond_broadcast(&s->t_cond);
+					pthread_mutex_unlock(&s->t_lock);
+					return NULL;
+				}
+			}
+			continue;
+		}
+		idle_since = now;
+		if (ev.data.ptr == &s->lfd_tag)
+			accept_all(s);
+		else if (ev.data.ptr == &s->sfd_tag)
+			on_signal(s);
+		else
+			on_conn_event(s, ev.data.ptr);
+	}
+	atomic_fetch_sub(&s->threads, 1);
+	pthread_mutex_lock(&s->t_lock);
+	pthread_cond_broadcast(&s->t_cond);
+	pthread_mutex_unlock(&s->t_lock);
+	return NULL;
+}
+
+static void spawn_worker(struct srv *s)
+{
+	int t = atomic_load(&s->threads);
+	if (t >= s->cfg->max_workers || !atomic_compare_exchange_strong(&s->threads, &t, t + 1))
+		return;
+	pthread_attr_t attr;
+	pthread_attr_init(&attr);
+	pthread_attr_setstacksize(&attr, WORKER_STACK);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_t th;
+	if (pthread_create(&th, &attr, worker_main, s) != 0)
+		atomic_fetch_sub(&s->threads, 1);
+	pthread_attr_destroy(&attr);
+}
+
+/* ---------- start and stop ---------- */
+
+static int open_listener(const struct agent_config *cfg, struct skiff_err *e)
+{
+	int one = 1, zero = 0;
+	int fd = socket(AF_INET6, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd >= 0) {
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
+		struct sockaddr_in6 a = { .sin6_family = AF_INET6,
+					  .sin6_port = htons((uint16_t)cfg->status_port),
+					  .sin6_addr = IN6ADDR_ANY_INIT };
+		if (bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 && listen(fd, 4096) == 0)
+			return fd;
+		int err = errno;
+		close(fd);
+		if (err != EAFNOSUPPORT && err != EADDRNOTAVAIL)
+			return err_set(e, -err, "status port %d: %s", cfg->status_port, strerror(err));
+	}
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return err_set(e, -errno, "socket: %s", strerror(errno));
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)cfg->status_port) };
+	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(fd, 4096) < 0) {
+		int err = errno;
+		close(fd);
+		return err_set(e, -err, "status port %d: %s", cfg->status_port, strerror(err));
+	}
+	return fd;
+}
+
+static void srv_free(struct srv *s)
+{
+	for (size_t i = 0; s->pools && i < s->cfg->probers.n; i++)
+		probe_http_pool_free(s->pools[i]);
+	free(s->pools);
+	probe_tls_free(s->tls);
+	pthread_mutex_destroy(&s->list_lock);
+	pthread_mutex_destroy(&s->t_lock);
+	pthread_cond_destroy(&s->t_cond);
+	free(s);
+}
+
 int agent_server_run(const struct agent_config *cfg, const struct agent_handlers *h,
 		     struct skiff_err *e)
 {
@@ -656,10 +706,8 @@ int agent_server_run(const struct agent_config *cfg, const struct agent_handlers
 	s->ep.ipv6 = cfg->ipv6;
 	agent_probe_host(cfg, s->ep.host, sizeof(s->ep.host));
 	pthread_mutex_init(&s->list_lock, NULL);
-	pthread_mutex_init(&s->q_lock, NULL);
-	pthread_cond_init(&s->q_cond, NULL);
-	pthread_cond_init(&s->q_idle_cond, NULL);
-	int r = 0;
+	pthread_mutex_init(&s->t_lock, NULL);
+	pthread_cond_init(&s->t_cond, NULL);
 	bool need_tls = false;
 	if (cfg->probers.n) {
 		s->pools = calloc(cfg->probers.n, sizeof(*s->pools));
@@ -674,91 +722,50 @@ int agent_server_run(const struct agent_config *cfg, const struct agent_handlers
 	if (need_tls)
 		s->tls = probe_tls_new(); /* libssl itself loads at the first HTTPS probe */
 
-	int lfd = open_listener(cfg, e);
-	if (lfd < 0) {
-		r = lfd;
-		goto out;
+	s->lfd = open_listener(cfg, e);
+	if (s->lfd < 0) {
+		int r = s->lfd;
+		srv_free(s);
+		return r;
 	}
 	s->epfd = epoll_create1(EPOLL_CLOEXEC);
 	sigset_t set;
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
-	int sfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
-	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = NULL };
-	epoll_ctl(s->epfd, EPOLL_CTL_ADD, lfd, &ev);
-	ev.data.ptr = &sfd;
-	epoll_ctl(s->epfd, EPOLL_CTL_ADD, sfd, &ev);
+	s->sfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLONESHOT, .data.ptr = &s->lfd_tag };
+	epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->lfd, &ev);
+	ev.data.ptr = &s->sfd_tag;
+	epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->sfd, &ev);
+	atomic_store(&s->last_sweep, probe_now_ms());
 	log_info("status server listening on port %d", cfg->status_port);
+	spawn_worker(s);
 
-	int64_t last_sweep = probe_now_ms();
-	int64_t drain_deadline = 0;
-	struct epoll_event events[64];
-	for (;;) {
-		int n = epoll_wait(s->epfd, events, 64, SWEEP_MS);
-		for (int i = 0; i < n; i++) {
-			void *p = events[i].data.ptr;
-			if (p == NULL) {
-				accept_all(s, lfd);
-			} else if (p == &sfd) {
-				struct signalfd_siginfo si;
-				while (read(sfd, &si, sizeof(si)) == sizeof(si)) {
-					if (drain_deadline)
-						continue;
-					log_info("received %s: no new connections, finishing in-flight "
-						 "requests (up to %d ms)",
-						 si.ssi_signo == SIGINT ? "SIGINT" : "SIGTERM", cfg->grace_ms);
-					atomic_store(&s->draining, true);
-					epoll_ctl(s->epfd, EPOLL_CTL_DEL, lfd, NULL);
-					close(lfd);
-					lfd = -1;
-					drain_deadline = probe_now_ms() + cfg->grace_ms;
-					if (!drain_deadline)
-						drain_deadline = 1;
-				}
-			} else {
-				on_readable(s, p);
-			}
-		}
-		int64_t now = probe_now_ms();
-		if (drain_deadline) {
-			sweep(s, true); /* idle connections go at once */
-			if (atomic_load(&s->busy) == 0 || now >= drain_deadline)
-				break;
-			continue;
-		}
-		if (now - last_sweep >= SWEEP_MS) {
-			sweep(s, false);
-			last_sweep = now;
-		}
+	/* The main thread only watches for the end. */
+	pthread_mutex_lock(&s->t_lock);
+	while (!atomic_load(&s->draining))
+		pthread_cond_wait(&s->t_cond, &s->t_lock);
+	pthread_mutex_unlock(&s->t_lock);
+	int64_t deadline = probe_now_ms() + cfg->grace_ms;
+	while (atomic_load(&s->busy) > 0 && probe_now_ms() < deadline)
+		usleep(10000);
+	int stragglers = atomic_load(&s->busy);
+	atomic_store(&s->stop, true);
+	if (stragglers) {
+		/* Threads still probing keep using s; the process ends right after. */
+		log_warn("%d request(s) still running at the end of the grace period", stragglers);
+		log_info("status server stopped");
+		return 0;
 	}
-	if (atomic_load(&s->busy))
-		log_warn("%d requests still running at the end of the grace period", atomic_load(&s->busy));
-	log_info("status server stopped");
-	close(sfd);
-	/* Workers still running a probe keep the process' memory alive; the
-	 * process exits right after this returns, so they are not joined. */
-	pthread_mutex_lock(&s->q_lock);
-	s->stop = true;
-	pthread_cond_broadcast(&s->q_cond);
-	pthread_mutex_unlock(&s->q_lock);
-	if (atomic_load(&s->busy))
-		return 0; /* leave s alive for the stragglers */
-	pthread_mutex_lock(&s->q_lock);
-	while (s->workers > 0)
-		pthread_cond_wait(&s->q_idle_cond, &s->q_lock);
-	pthread_mutex_unlock(&s->q_lock);
+	pthread_mutex_lock(&s->t_lock);
+	while (atomic_load(&s->threads) > 0)
+		pthread_cond_wait(&s->t_cond, &s->t_lock);
+	pthread_mutex_unlock(&s->t_lock);
 	sweep(s, true);
+	close(s->sfd);
 	close(s->epfd);
-out:
-	for (size_t i = 0; s->pools && i < cfg->probers.n; i++)
-		probe_http_pool_free(s->pools[i]);
-	free(s->pools);
-	probe_tls_free(s->tls);
-	pthread_mutex_destroy(&s->list_lock);
-	pthread_mutex_destroy(&s->q_lock);
-	pthread_cond_destroy(&s->q_cond);
-	pthread_cond_destroy(&s->q_idle_cond);
-	free(s);
-	return r;
+	srv_free(s);
+	log_info("status server stopped");
+	return 0;
 }

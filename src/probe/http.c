@@ -28,10 +28,13 @@
 struct pconn {
 	int fd;
 	struct probe_tls_conn *tls;
-	char buf[16384];
+	char *buf;       /* PCONN_BUF at first, grown for a long head line */
+	size_t cap;
 	size_t off, len; /* unread bytes are buf[off..len) */
 	bool reused;
 };
+
+#define PCONN_BUF 4096
 
 struct pool_entry {
 	int fd;
@@ -133,19 +136,27 @@ static ssize_t conn_fill(struct pconn *c, int64_t deadline)
 {
 	if (c->off > 0 && c->off == c->len)
 		c->off = c->len = 0;
-	if (c->len == sizeof(c->buf)) {
-		if (c->off == 0)
-			return -ENOBUFS;
-		memmove(c->buf, c->buf + c->off, c->len - c->off);
-		c->len -= c->off;
-		c->off = 0;
+	if (c->len == c->cap) {
+		if (c->off == 0) {
+			if (c->cap >= MAX_HEAD_BYTES)
+				return -ENOBUFS;
+			char *nb = realloc(c->buf, c->cap * 2);
+			if (!nb)
+				return -ENOMEM;
+			c->buf = nb;
+			c->cap *= 2;
+		} else {
+			memmove(c->buf, c->buf + c->off, c->len - c->off);
+			c->len -= c->off;
+			c->off = 0;
+		}
 	}
 	for (;;) {
 		ssize_t r;
 		if (c->tls) {
-			r = probe_tls_read(c->tls, c->buf + c->len, sizeof(c->buf) - c->len, deadline);
+			r = probe_tls_read(c->tls, c->buf + c->len, c->cap - c->len, deadline);
 		} else {
-			r = recv(c->fd, c->buf + c->len, sizeof(c->buf) - c->len, 0);
+			r = recv(c->fd, c->buf + c->len, c->cap - c->len, 0);
 			if (r < 0 && errno == EINTR)
 				continue;
 			if (r < 0 && errno == EAGAIN) {
@@ -1017,24 +1028,33 @@ void probe_http_run(const struct probe_http_request *rq, int64_t deadline,
 		reqstate_free(&s);
 		return;
 	}
-	const struct url orig = u;
-	struct url prev = u;
+	struct { char host[256]; char authority[300]; } orig;
+	memcpy(orig.host, u.host, sizeof(orig.host));
+	memcpy(orig.authority, u.authority, sizeof(orig.authority));
+	char prev_host[256];
+	unsigned prev_port = u.port;
+	memcpy(prev_host, u.host, sizeof(prev_host));
 	char host[512];
 	snprintf(host, sizeof(host), "%s", orig_host);
 	char referer[4400];
 	bool have_referer = false;
 	struct strbuf req = STRBUF_INIT;
 	struct pconn *c = malloc(sizeof(*c));
-	if (!c) {
+	char *cbuf = malloc(PCONN_BUF);
+	if (!c || !cbuf) {
+		free(c);
+		free(cbuf);
 		set_outcome(out, 500, "out of memory");
 		reqstate_free(&s);
 		return;
 	}
 	c->fd = -1;
 	c->tls = NULL;
+	c->buf = cbuf;
+	c->cap = PCONN_BUF;
 	for (int nreq = 1;; nreq++) {
 		bool original = nreq == 1;
-		bool drop = !(prev.port == u.port && strcmp(prev.host, u.host) == 0);
+		bool drop = !(prev_port == u.port && strcmp(prev_host, u.host) == 0);
 		strbuf_reset(&req);
 		if (render_request(&s, &u, host, have_referer ? referer : NULL, drop && !original,
 				   rq->keepalive, &req) < 0) {
@@ -1113,7 +1133,8 @@ void probe_http_run(const struct probe_http_request *rq, int64_t deadline,
 				snprintf(host, sizeof(host), "%s", s.host_override);
 			else
 				snprintf(host, sizeof(host), "%s", next.authority);
-			prev = u;
+			prev_port = u.port;
+			memcpy(prev_host, u.host, sizeof(prev_host));
 			u = next;
 			continue;
 		}
@@ -1142,6 +1163,7 @@ void probe_http_run(const struct probe_http_request *rq, int64_t deadline,
 	}
 	if (c->fd >= 0)
 		conn_close(c);
+	free(c->buf);
 	free(c);
 	strbuf_free(&req);
 	reqstate_free(&s);
