@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "agent/config.h"
 #include "agent/server.h"
@@ -65,6 +66,15 @@ int cmd_agent(int argc, char **argv, char **envp)
 		return 1;
 	}
 #endif
+	/* Room for --max-connections plus probe sockets. */
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+		rlim_t want = (rlim_t)cfg.max_connections + (rlim_t)cfg.max_workers * 2 + 64;
+		if (rl.rlim_cur < want) {
+			rl.rlim_cur = want < rl.rlim_max ? want : rl.rlim_max;
+			setrlimit(RLIMIT_NOFILE, &rl);
+		}
+	}
 	signal(SIGPIPE, SIG_IGN);
 	sigset_t set;
 	sigemptyset(&set);
