@@ -221,7 +221,8 @@ static int run_ip(const struct capture_exec *x, const char *const argv[], struct
 {
 	struct strbuf err = STRBUF_INIT;
 	int r = capture_exec_run(x, argv, NULL, 0, NULL, &err);
-	if (r != 0 && err.buf && strstr(err.buf, "File exists"))
+	if (r != 0 && err.buf &&
+	    (strstr(err.buf, "File exists") || strstr(err.buf, "already assigned")))
 		r = 0;
 	if (r != 0) {
 		struct strbuf cmd = STRBUF_INIT;
