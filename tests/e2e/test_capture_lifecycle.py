@@ -121,7 +121,7 @@ def test_validation_mode(pair):
 def test_istio_named_links(tmp_path):
     """argv[0] istio-iptables / istio-clean-iptables selects the command."""
     link = tmp_path / "istio-iptables"
-    os.symlink(skiff_bin_path(), link)
+    os.symlink(os.path.abspath(skiff_bin_path()), link)
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
     for k in ("ASAN_OPTIONS", "UBSAN_OPTIONS"):
         if k in os.environ:
@@ -136,7 +136,7 @@ def test_istio_named_links(tmp_path):
     bad = subprocess.run([str(link), "-d", "0"], capture_output=True, text=True, env=env)
     assert bad.returncode == 1 and bad.stderr.startswith("istio-iptables: -d: port \"0\"")
     clean = tmp_path / "istio-clean-iptables"
-    os.symlink(skiff_bin_path(), clean)
+    os.symlink(os.path.abspath(skiff_bin_path()), clean)
     c = subprocess.run([str(clean), "--dry-run"], capture_output=True, text=True, env=env)
     assert c.returncode == 0
     assert c.stdout.splitlines()[0] == "iptables -t nat -D PREROUTING -p tcp -j ISTIO_INBOUND"
