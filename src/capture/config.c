@@ -749,7 +749,7 @@ int capture_config_parse(struct capture_config *cfg, unsigned command, int argc,
 
 /* ---- host-derived values (spec 2.5) ---- */
 
-void capture_host_probe(struct capture_host *host, char *const *envp)
+void capture_host_probe(struct capture_host *host, char *const *envp, bool lookup_user)
 {
 	memset(host, 0, sizeof(*host));
 	struct ifaddrs *ifa = NULL;
@@ -775,6 +775,8 @@ void capture_host_probe(struct capture_host *host, char *const *envp)
 		freeifaddrs(ifa);
 	}
 	host->addr_state = has4 ? 4 : has6 ? 6 : 0;
+	if (!lookup_user)
+		return;
 	const char *user = env_get_nonempty(envp, "ENVOY_USER");
 	struct passwd *pw = getpwnam(user ? user : "istio-proxy");
 	if (pw) {
@@ -839,7 +841,7 @@ int capture_config_derive(struct capture_config *cfg, unsigned command,
 	struct capture_host probed;
 	const struct capture_host *host = host_in;
 	if (!host) {
-		capture_host_probe(&probed, envp);
+		capture_host_probe(&probed, envp, cfg->uids.n == 0);
 		host = &probed;
 	}
 	if (cfg->uids.n == 0) {
