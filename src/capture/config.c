@@ -870,14 +870,13 @@ int capture_config_derive(struct capture_config *cfg, unsigned command,
 		}
 	}
 	bool need_dns = cfg->redirect_dns &&
-			(command == CAPTURE_FOR_CLEAN || !cfg->capture_all_dns);
+			(command == CAPTURE_FOR_CLEAN ||
+			 (!cfg->capture_all_dns && !cfg->skip_rule_apply));
 	if (need_dns) {
 		FILE *f = fopen(cfg->resolv_conf, "re");
 		if (!f)
 			return err_set_exit(e, -errno, 2, "--resolv-conf: cannot read %s: %s",
 					    cfg->resolv_conf, strerror(errno));
-		struct capture_list none = { 0 };
-		(void)none;
 		char *text = NULL;
 		size_t cap = 0, len = 0;
 		char chunk[4096];
