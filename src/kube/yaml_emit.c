@@ -156,8 +156,12 @@ static bool literal_ok(const char *s, size_t n)
 	return true;
 }
 
-static void emit_string(struct strbuf *out, const char *s, size_t n, int ind)
+static void emit_string(struct strbuf *out, const char *s, size_t n, int ind, bool key)
 {
+	if (key && memchr(s, '\n', n)) {
+		emit_double(out, s, n);
+		return;
+	}
 	if (memchr(s, '\n', n) && literal_ok(s, n)) {
 		size_t trail = 0;
 		while (trail < n && s[n - 1 - trail] == '\n')
@@ -208,7 +212,7 @@ static void emit_scalar(struct strbuf *out, const json_t *v, int ind)
 {
 	switch (json_typeof(v)) {
 	case JSON_STRING:
-		emit_string(out, json_string_value(v), json_string_length(v), ind);
+		emit_string(out, json_string_value(v), json_string_length(v), ind, false);
 		break;
 	case JSON_INTEGER:
 		strbuf_printf(out, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
@@ -284,7 +288,7 @@ static void emit_node(struct strbuf *out, const json_t *v, int ind)
 			if (!first)
 				indent(out, ind);
 			first = false;
-			emit_string(out, k, strlen(k), ind + 2);
+			emit_string(out, k, strlen(k), ind + 2, true);
 			strbuf_putc(out, ':');
 			bool block_after = (json_is_object(val) || json_is_array(val)) && !is_empty_coll(val);
 			if (!block_after)
