@@ -9,7 +9,22 @@
 #include "base/cleanup.h"
 #include "base/parse.h"
 #include "kube/manifest.h"
-#include "inject/probers_encode.h"
+#include "inject/inject_internal.h"
+#include "probe/config.h"
+
+/* One collected probe, pointing into the pod's JSON until it is copied into
+ * the probe/config model (the owner of the encoding). */
+enum inj_prober_type { INJ_PROBER_HTTP, INJ_PROBER_TCP, INJ_PROBER_GRPC };
+struct inj_prober {
+	enum inj_prober_type type;
+	int32_t port;
+	const char *path, *host, *scheme;
+	const json_t *headers;     /* the pod's httpHeaders list (checked), or NULL */
+	size_t n_headers;
+	const char *service;
+	size_t service_len;
+	int32_t timeout_seconds;
+};
 
 static const struct {
 	const char *field;
@@ -165,9 +180,6 @@ static int convert(const json_t *c, const char *field, const json_t *probe, int 
 		if (!json_is_array(hh))
 			return type_err(e, where, cn, field, "httpGet.httpHeaders", "a list");
 		size_t n = json_array_size(hh);
-		if (n > INJ_MAX_HEADERS)
-			return type_err(e, where, cn, field, "httpGet.httpHeaders",
-					"at most " "64" " entries");
 		for (size_t i = 0; i < n; i++) {
 			const json_t *it = json_array_get(hh, i);
 			if (!json_is_object(it))
@@ -177,13 +189,75 @@ static int convert(const json_t *c, const char *field, const json_t *probe, int 
 			if ((r = opt_string(it, "name", &hn, e, where, cn, field)) < 0 ||
 			    (r = opt_string(it, "value", &hv, e, where, cn, field)) < 0)
 				return r;
-			out->headers[i].name = hn ? hn : "";
-			out->headers[i].value = hv ? hv : "";
 		}
+		out->headers = hh;
 		out->n_headers = n;
 	}
 	(void)hname;
 	return 1;
+}
+
+static char *dup_or_null(const char *s)
+{
+	return s ? strdup(s) : NULL;
+}
+
+/* Copy a collected probe into the probe/config model. */
+static int store(struct probe_config *pc, const char *key, const struct inj_prober *ip)
+{
+	struct prober *p = probe_config_add(pc, key);
+	if (!p)
+		return -ENOMEM;
+	p->timeout_seconds = ip->timeout_seconds;
+	switch (ip->type) {
+	case INJ_PROBER_HTTP: {
+		struct probe_http_get *h = calloc(1, sizeof(*h));
+		if (!h)
+			return -ENOMEM;
+		p->http_get = h;
+		h->port.number = ip->port;
+		if ((ip->path && !(h->path = strdup(ip->path))) ||
+		    (ip->host && !(h->host = strdup(ip->host))) ||
+		    (ip->scheme && !(h->scheme = strdup(ip->scheme))))
+			return -ENOMEM;
+		if (ip->n_headers) {
+			h->headers = calloc(ip->n_headers, sizeof(*h->headers));
+			if (!h->headers)
+				return -ENOMEM;
+			for (size_t i = 0; i < ip->n_headers; i++) {
+				h->n_headers = i + 1;
+				const json_t *it = json_array_get(ip->headers, i);
+				const char *hn = jstr(it, "name"), *hv = jstr(it, "value");
+				h->headers[i].name = strdup(hn ? hn : "");
+				h->headers[i].value = strdup(hv ? hv : "");
+				if (!h->headers[i].name || !h->headers[i].value)
+					return -ENOMEM;
+			}
+		}
+		break;
+	}
+	case INJ_PROBER_TCP: {
+		struct probe_tcp_socket *t = calloc(1, sizeof(*t));
+		if (!t)
+			return -ENOMEM;
+		p->tcp_socket = t;
+		t->port.number = ip->port;
+		if (ip->host && !(t->host = dup_or_null(ip->host)))
+			return -ENOMEM;
+		break;
+	}
+	case INJ_PROBER_GRPC: {
+		struct probe_grpc *g = calloc(1, sizeof(*g));
+		if (!g)
+			return -ENOMEM;
+		p->grpc = g;
+		g->port = ip->port;
+		if (ip->service && !(g->service = strndup(ip->service, ip->service_len)))
+			return -ENOMEM;
+		break;
+	}
+	}
+	return 0;
 }
 
 int app_probe_probers_json(const json_t *containers, int mesh_status_port, bool rewrite_tcp,
@@ -193,15 +267,10 @@ int app_probe_probers_json(const json_t *containers, int mesh_status_port, bool 
 	*out = NULL;
 	if (!json_is_array(containers))
 		return 0;
-	size_t nc = json_array_size(containers);
-	struct inj_prober *list = calloc(nc * 3 + 1, sizeof(*list));
-	char **keys = calloc(nc * 3 + 1, sizeof(*keys));
-	size_t n = 0;
+	struct probe_config pc = { 0 };
+	struct inj_prober ip;
 	int r = 0;
-	if (!list || !keys) {
-		r = err_set(e, SKIFF_ENOMEM, "out of memory");
-		goto out;
-	}
+	size_t nc = json_array_size(containers);
 	for (size_t i = 0; i < nc && r == 0; i++) {
 		const json_t *c = json_array_get(containers, i);
 		if (!json_is_object(c) || is_proxy(c))
@@ -211,7 +280,7 @@ int app_probe_probers_json(const json_t *containers, int mesh_status_port, bool 
 			if (!json_is_object(probe))
 				continue;
 			r = convert(c, kinds[k].field, probe, mesh_status_port, rewrite_tcp, where,
-				    &list[n], warnings, e);
+				    &ip, warnings, e);
 			if (r < 0)
 				break;
 			if (r == 0)
@@ -219,31 +288,26 @@ int app_probe_probers_json(const json_t *containers, int mesh_status_port, bool 
 			r = 0;
 			struct strbuf kb = STRBUF_INIT;
 			strbuf_printf(&kb, "/app-health/%s/%s", cname(c), kinds[k].kind);
-			keys[n] = strbuf_steal(&kb);
-			if (!keys[n]) {
+			if (strbuf_failed(&kb) || store(&pc, strbuf_str(&kb), &ip) < 0)
 				r = err_set(e, SKIFF_ENOMEM, "out of memory");
+			strbuf_free(&kb);
+			if (r < 0)
 				break;
-			}
-			list[n].key = keys[n];
-			list[n].key_len = strlen(keys[n]);
-			n++;
 		}
 	}
-	if (r == 0 && n > 0) {
+	if (r == 0 && pc.n > 0) {
 		struct strbuf sb = STRBUF_INIT;
-		inj_probers_encode(list, n, &sb);
-		if (strbuf_failed(&sb)) {
+		int n = probe_config_encode(&pc, &sb);
+		if (n < 0 || strbuf_failed(&sb)) {
 			strbuf_free(&sb);
 			r = err_set(e, SKIFF_ENOMEM, "out of memory");
-		} else {
+		} else if (n > 0) {
 			*out = strbuf_steal(&sb);
+		} else {
+			strbuf_free(&sb);
 		}
 	}
-out:
-	for (size_t i = 0; keys && i < n; i++)
-		free(keys[i]);
-	free(keys);
-	free(list);
+	probe_config_free(&pc);
 	return r < 0 ? r : 0;
 }
 

@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "inject/app_probe.h"
-#include "inject/probers_encode.h"
+#include "probe/config.h"
 
 static char *probers(const char *containers_json, int mesh_port, bool tcp, struct strbuf *w)
 {
@@ -164,17 +164,20 @@ static void key_order_and_escapes(void **state)
 static void invalid_utf8_becomes_ufffd(void **state)
 {
 	(void)state;
-	json_t *c = json_pack("[{s:s,s:{s:{s:i,s:s}}}]", "name", "c", "livenessProbe", "httpGet",
-			      "port", 1, "path", "x");
-	/* jansson refuses invalid UTF-8, so exercise the encoder directly */
-	json_decref(c);
-	struct inj_prober p = { .key = "/app-health/c/livez", .key_len = 19,
-				.type = INJ_PROBER_HTTP, .port = 1, .path = "a\xff" "b" };
+	/* jansson refuses invalid UTF-8 in the pod, so exercise the encoder the
+	 * injector hands its probes to (probe/config) directly */
+	struct probe_config pc = { 0 };
+	struct prober *p = probe_config_add(&pc, "/app-health/c/livez");
+	assert_non_null(p);
+	p->http_get = calloc(1, sizeof(*p->http_get));
+	p->http_get->port.number = 1;
+	p->http_get->path = strdup("a\xff" "b");
 	struct strbuf sb = STRBUF_INIT;
-	inj_probers_encode(&p, 1, &sb);
+	assert_int_equal(probe_config_encode(&pc, &sb), 1);
 	assert_string_equal(strbuf_str(&sb),
 			    "{\"/app-health/c/livez\":{\"httpGet\":{\"path\":\"a\\ufffdb\",\"port\":1}}}");
 	strbuf_free(&sb);
+	probe_config_free(&pc);
 }
 
 static void wrong_types_are_errors(void **state)
