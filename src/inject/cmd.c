@@ -146,8 +146,14 @@ int inject_manifest(const struct inject_config *cfg, const char *name, const cha
 		if (r < 0)
 			break;
 		if (r == 0 && d->src) {
-			strbuf_append(out, d->src, d->src_len);
-			if (d->src_len == 0 || d->src[d->src_len - 1] != '\n')
+			/* blank lines before the next "---" belong to the separator,
+			 * unless a keep-chomped block scalar could end the document */
+			size_t n = d->src_len;
+			if (!memmem(d->src, n, "|+", 2) && !memmem(d->src, n, ">+", 2))
+				while (n > 1 && d->src[n - 1] == '\n' && d->src[n - 2] == '\n')
+					n--;
+			strbuf_append(out, d->src, n);
+			if (n == 0 || d->src[n - 1] != '\n')
 				strbuf_putc(out, '\n');
 		} else {
 			manifest_emit_yaml(d->root, out);
