@@ -940,7 +940,15 @@ void capture_config_usage(unsigned command, const char *prog, FILE *out)
 		else
 			snprintf(left, sizeof(left), "    --%s%s%s", d->long_name, d->metavar ? " " : "",
 				 d->metavar ? d->metavar : "");
-		fprintf(out, "  %-52s %s", left, d->help);
+		const char *help = d->help;
+		if (command == CAPTURE_FOR_CLEAN && o == OPT_DRY_RUN)
+			help = "print the commands on standard output instead of running them";
+		else if (command == CAPTURE_FOR_CLEAN && o == OPT_REDIRECT_DNS)
+			help = "also delete the DNS capture rules (default: ISTIO_META_DNS_CAPTURE)";
+		else if (command == CAPTURE_FOR_CLEAN && (o == OPT_PROXY_UID || o == OPT_PROXY_GID))
+			help = o == OPT_PROXY_UID ? "uids whose DNS rules are deleted (default: uid of ENVOY_USER, else 1337)"
+						  : "gids whose DNS rules are deleted (default: the uid list)";
+		fprintf(out, "  %-44s %s", left, help);
 		if (d->env)
 			fprintf(out, " [%s]", d->env);
 		if (d->def && *d->def && d->kind == OPTK_STRING)
@@ -949,7 +957,7 @@ void capture_config_usage(unsigned command, const char *prog, FILE *out)
 			fprintf(out, " (default true)");
 		fputc('\n', out);
 	}
-	fprintf(out, "  %-52s %s\n", "-h, --help", "show this help");
+	fprintf(out, "  %-44s %s\n", "-h, --help", "show this help");
 	fprintf(out, "\nExit status: 0 ok, 1 bad flag or value, 2 host input missing (no address, "
 		     "unreadable resolv.conf)%s.\n",
 		command == CAPTURE_FOR_IPTABLES ? ", 126 validation failed, 255 iptables failed" : "");
