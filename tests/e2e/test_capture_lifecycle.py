@@ -184,3 +184,25 @@ def test_output_paths_holds_the_applied_payload(pair, tmp_path):
     text = out.read_text()
     assert text.startswith("* nat\n-N ISTIO_INBOUND\n") and text.endswith("COMMIT\n")
     assert "x" not in text
+
+
+def test_trace_logging_applies(pair):
+    """NFLOG companions go through iptables-restore (which strips the quotes)."""
+    p = pair
+    r = p.skiff("iptables", "--iptables-trace-logging", "-k", "vm0", *SIDECAR)
+    assert r.returncode == 0, r.stderr
+    save = p.save()
+    assert '--nflog-prefix JumpOutbound' in save or '--nflog-prefix "JumpOutbound"' in save
+    assert "KubevirtCommand" in save
+    assert p.skiff("clean-iptables").returncode == 0
+    assert "ISTIO" not in p.save()
+
+
+def test_tproxy_ipv6_routes_and_rules(pair):
+    p = pair
+    r = p.skiff("iptables", "--ipv6=true", "-m", "TPROXY", "-b", "*", "-u", "1337", "-i", "*")
+    assert r.returncode == 0, r.stderr
+    assert "-j TPROXY" in p.save(v6=True)
+    assert "fwmark 0x539 lookup 133" in p.ns(p.pod, "ip", "-6", "rule", "show").stdout
+    assert "local default dev lo" in p.ns(p.pod, "ip", "-6", "route", "show", "table", "133").stdout
+    assert "::6/128" in p.ns(p.pod, "ip", "-6", "addr", "show", "dev", "lo").stdout
