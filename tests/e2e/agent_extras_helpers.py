@@ -123,7 +123,9 @@ def grpc_probe(host, port, service=None, ua=None, timeout_ms=1000, ipv6=False, n
         cmd += ["-u", ua]
     if netns:
         cmd = ["ip", "netns", "exec", netns] + cmd
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=30, check=True).stdout
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
+    assert p.returncode == 0 and "runtime error:" not in p.stderr, p.stderr
+    out = p.stdout
     first, elapsed = out.splitlines()[0], out.splitlines()[1]
     status, _, reason = first.partition(" ")
     return int(status), reason, int(elapsed.split()[1])
@@ -234,4 +236,6 @@ class Driver:
         err = self.p.stderr.read().decode()
         self.p.stdout.close()
         self.p.stderr.close()
+        # A sanitizer report (driver built with ASan/UBSan) fails the test.
+        assert "Sanitizer" not in err and "runtime error:" not in err, err
         return err
