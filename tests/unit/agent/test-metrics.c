@@ -57,6 +57,13 @@ static void annotations_member_names_fold(void **state)
 	assert_false(a.scrape);
 	assert_string_equal(a.port, "1");
 	metrics_app_clear(&a);
+	/* and the other order: document order decides, not the spelling */
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(ann(i ? "{\"a\":1,\"b\":2,\"c\":3,\"scrape\":\"false\",\"d\":4,\"Scrape\":\"x\"}"
+				       : "{\"\xc5\xbf" "crape\":\"false\",\"SCRAPE\":\"true\"}", &a, &e), 0);
+		assert_true(a.scrape);
+		metrics_app_clear(&a);
+	}
 	assert_true(metrics_json_name_fold_eq("Path", "path"));
 	assert_false(metrics_json_name_fold_eq("paths", "path"));
 	assert_false(metrics_json_name_fold_eq("pat", "path"));
