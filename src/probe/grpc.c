@@ -515,9 +515,6 @@ static int grpc_connect(const struct probe_endpoint *ep, int64_t deadline_ms,
 		}
 		int one = 1;
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-		/* The kubelet closes probe sockets with a 1 s linger (kubernetes#115143). */
-		struct linger lg = { .l_onoff = 1, .l_linger = 1 };
-		setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 		if (connect(fd, ai->ai_addr, ai->ai_addrlen) < 0 && errno != EINPROGRESS) {
 			err = errno;
 			continue;
@@ -656,4 +653,8 @@ void probe_grpc_run(const struct probe_endpoint *ep, const char *service,
 				 "gRPC health check failed: connection closed by the server");
 	}
 	grpc_call_free(c);
+	/* The outcome is known: close with RST (SO_LINGER 0) so no probe socket
+	 * of the agent is left in TIME_WAIT (the reason for kubernetes#115143). */
+	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+	setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 }

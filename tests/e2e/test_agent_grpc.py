@@ -139,3 +139,18 @@ def test_ipv6_source_in_namespace():
             srv.wait()
     finally:
         subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+
+
+def test_no_time_wait_left_behind(server):
+    """Probe sockets are closed with RST once the outcome is known, so none
+    of them waits in TIME_WAIT (kubernetes#115143's concern)."""
+    if not shutil.which("ss"):
+        pytest.skip("needs ss (iproute2)")
+    s = server()
+    for _ in range(30):
+        assert grpc_probe("127.0.0.1", s.port)[0] == 200
+    time.sleep(0.3)
+    out = subprocess.run(["ss", "-Htan", "state", "time-wait"], capture_output=True,
+                         text=True).stdout
+    mine = [l for l in out.splitlines() if "127.0.0.6:" in l and ":%d" % s.port in l]
+    assert len(mine) <= 2, mine
