@@ -7,7 +7,6 @@
 #include "agent/metrics.h"
 
 #include <errno.h>
-#include <jansson.h>
 #include <math.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -41,15 +40,15 @@ struct agent_metrics {
 
 /* ---- ISTIO_PROMETHEUS_ANNOTATIONS ---- */
 
-/* Next code point of s (UTF-8), folded as Go's JSON decoder folds names. */
-static unsigned fold_next(const unsigned char **s)
+/* Next code point of [*s, end), folded as Go's JSON decoder folds names. */
+static unsigned fold_next(const unsigned char **s, const unsigned char *end)
 {
 	const unsigned char *p = *s;
-	if (p[0] == 0xc5 && p[1] == 0xbf) { /* U+017F LATIN SMALL LETTER LONG S */
+	if (end - p >= 2 && p[0] == 0xc5 && p[1] == 0xbf) { /* U+017F LATIN SMALL LETTER LONG S */
 		*s += 2;
 		return 's';
 	}
-	if (p[0] == 0xe2 && p[1] == 0x84 && p[2] == 0xaa) { /* U+212A KELVIN SIGN */
+	if (end - p >= 3 && p[0] == 0xe2 && p[1] == 0x84 && p[2] == 0xaa) { /* U+212A KELVIN SIGN */
 		*s += 3;
 		return 'k';
 	}
@@ -57,14 +56,15 @@ static unsigned fold_next(const unsigned char **s)
 	return (p[0] >= 'A' && p[0] <= 'Z') ? p[0] + 32u : p[0];
 }
 
-bool metrics_json_name_fold_eq(const char *key, const char *name)
+bool metrics_json_name_fold_eq(const char *key, size_t klen, const char *name)
 {
-	const unsigned char *a = (const unsigned char *)key, *b = (const unsigned char *)name;
-	while (*a && *b) {
-		if (fold_next(&a) != fold_next(&b))
+	const unsigned char *a = (const unsigned char *)key, *ae = a + klen;
+	const unsigned char *b = (const unsigned char *)name, *be = b + strlen(name);
+	while (a < ae && b < be) {
+		if (fold_next(&a, ae) != fold_next(&b, be))
 			return false;
 	}
-	return *a == '\0' && *b == '\0';
+	return a == ae && b == be;
 }
 
 void metrics_app_clear(struct metrics_app *app)
@@ -74,18 +74,311 @@ void metrics_app_clear(struct metrics_app *app)
 	app->path = app->port = NULL;
 }
 
-static const char *json_kind(const json_t *v)
+/* A strict JSON reader with Go's encoding/json semantics for the one flat
+ * object this variable holds: every member is seen in document order (so an
+ * identical duplicate key overwrites, and a later null is ignored), strings
+ * are decoded with invalid UTF-8 and lone surrogates turned into U+FFFD,
+ * nesting is bounded. Syntax errors win over type errors, as Go validates
+ * the whole document before decoding. */
+struct jr {
+	const char *s;
+	size_t n, i;
+	const char *syntax;   /* first syntax error, or NULL */
+	size_t syntax_at;
+};
+
+#define JR_MAX_DEPTH 10000
+
+static int jr_fail(struct jr *j, const char *what)
 {
-	switch (json_typeof(v)) {
-	case JSON_OBJECT: return "an object";
-	case JSON_ARRAY: return "an array";
-	case JSON_STRING: return "a string";
-	case JSON_INTEGER:
-	case JSON_REAL: return "a number";
-	case JSON_TRUE:
-	case JSON_FALSE: return "a boolean";
-	default: return "null";
+	if (!j->syntax) {
+		j->syntax = what;
+		j->syntax_at = j->i;
 	}
+	return -1;
+}
+
+static void jr_ws(struct jr *j)
+{
+	while (j->i < j->n && (j->s[j->i] == ' ' || j->s[j->i] == '\t' || j->s[j->i] == '\n' ||
+			       j->s[j->i] == '\r'))
+		j->i++;
+}
+
+/* Length of the valid UTF-8 sequence at p (n bytes available), or 0. */
+static size_t utf8_len(const unsigned char *p, size_t n)
+{
+	if (p[0] < 0x80)
+		return 1;
+	size_t len;
+	uint32_t min, cp;
+	if ((p[0] & 0xe0) == 0xc0)
+		len = 2, min = 0x80, cp = p[0] & 0x1f;
+	else if ((p[0] & 0xf0) == 0xe0)
+		len = 3, min = 0x800, cp = p[0] & 0x0f;
+	else if ((p[0] & 0xf8) == 0xf0)
+		len = 4, min = 0x10000, cp = p[0] & 0x07;
+	else
+		return 0;
+	if (n < len)
+		return 0;
+	for (size_t k = 1; k < len; k++) {
+		if ((p[k] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (p[k] & 0x3f);
+	}
+	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return len;
+}
+
+static void put_utf8(struct strbuf *sb, uint32_t cp)
+{
+	char b[4];
+	if (cp < 0x80) {
+		strbuf_putc(sb, (char)cp);
+	} else if (cp < 0x800) {
+		b[0] = (char)(0xc0 | cp >> 6), b[1] = (char)(0x80 | (cp & 0x3f));
+		strbuf_append(sb, b, 2);
+	} else if (cp < 0x10000) {
+		b[0] = (char)(0xe0 | cp >> 12), b[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
+		b[2] = (char)(0x80 | (cp & 0x3f));
+		strbuf_append(sb, b, 3);
+	} else {
+		b[0] = (char)(0xf0 | cp >> 18), b[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
+		b[2] = (char)(0x80 | ((cp >> 6) & 0x3f)), b[3] = (char)(0x80 | (cp & 0x3f));
+		strbuf_append(sb, b, 4);
+	}
+}
+
+static int hex4(const char *p, uint32_t *out)
+{
+	uint32_t v = 0;
+	for (int k = 0; k < 4; k++) {
+		char c = p[k];
+		int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
+			: c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+		if (d < 0)
+			return -1;
+		v = v << 4 | (uint32_t)d;
+	}
+	*out = v;
+	return 0;
+}
+
+/* A string at j->i (which is '"'); decoded into out when out is not NULL. */
+static int jr_string(struct jr *j, struct strbuf *out)
+{
+	j->i++;
+	while (j->i < j->n) {
+		unsigned char c = (unsigned char)j->s[j->i];
+		if (c == '"') {
+			j->i++;
+			return 0;
+		}
+		if (c < 0x20)
+			return jr_fail(j, "invalid character in string literal");
+		if (c == '\\') {
+			if (j->i + 1 >= j->n)
+				break;
+			char e = j->s[j->i + 1];
+			const char *simple = strchr("\"\\/bfnrt", e);
+			if (e && simple) {
+				static const char map[] = "\"\\/\b\f\n\r\t";
+				if (out)
+					strbuf_putc(out, map[simple - "\"\\/bfnrt"]);
+				j->i += 2;
+				continue;
+			}
+			uint32_t cp;
+			if (e != 'u' || j->n - j->i < 6 || hex4(j->s + j->i + 2, &cp) < 0)
+				return jr_fail(j, "invalid escape in string literal");
+			j->i += 6;
+			if (cp >= 0xd800 && cp < 0xdc00 && j->n - j->i >= 6 && j->s[j->i] == '\\' &&
+			    j->s[j->i + 1] == 'u') {
+				uint32_t lo;
+				if (hex4(j->s + j->i + 2, &lo) == 0 && lo >= 0xdc00 && lo < 0xe000) {
+					cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+					j->i += 6;
+				}
+			}
+			if (cp >= 0xd800 && cp < 0xe000)
+				cp = 0xfffd;
+			if (out)
+				put_utf8(out, cp);
+			continue;
+		}
+		size_t l = utf8_len((const unsigned char *)j->s + j->i, j->n - j->i);
+		if (out) {
+			if (l)
+				strbuf_append(out, j->s + j->i, l);
+			else
+				put_utf8(out, 0xfffd);
+		}
+		j->i += l ? l : 1;
+	}
+	return jr_fail(j, "unexpected end of JSON input");
+}
+
+static bool jr_digit(struct jr *j)
+{
+	return j->i < j->n && j->s[j->i] >= '0' && j->s[j->i] <= '9';
+}
+
+static int jr_number(struct jr *j)
+{
+	if (j->s[j->i] == '-')
+		j->i++;
+	if (!jr_digit(j))
+		return jr_fail(j, "invalid character in numeric literal");
+	if (j->s[j->i] == '0')
+		j->i++;
+	else
+		while (jr_digit(j))
+			j->i++;
+	if (j->i < j->n && j->s[j->i] == '.') {
+		j->i++;
+		if (!jr_digit(j))
+			return jr_fail(j, "invalid character after decimal point in numeric literal");
+		while (jr_digit(j))
+			j->i++;
+	}
+	if (j->i < j->n && (j->s[j->i] == 'e' || j->s[j->i] == 'E')) {
+		j->i++;
+		if (j->i < j->n && (j->s[j->i] == '+' || j->s[j->i] == '-'))
+			j->i++;
+		if (!jr_digit(j))
+			return jr_fail(j, "invalid character in exponent of numeric literal");
+		while (jr_digit(j))
+			j->i++;
+	}
+	return 0;
+}
+
+enum jr_kind { JK_NULL, JK_BOOL, JK_NUMBER, JK_STRING, JK_ARRAY, JK_OBJECT };
+
+static const char *const jr_kind_name[] = { "null", "a boolean", "a number", "a string",
+					    "an array", "an object" };
+
+/* The kind of the value at j->i (after white space), or -1 at the end. */
+static int jr_peek(struct jr *j)
+{
+	jr_ws(j);
+	if (j->i >= j->n)
+		return jr_fail(j, "unexpected end of JSON input");
+	switch (j->s[j->i]) {
+	case 'n': return JK_NULL;
+	case 't': case 'f': return JK_BOOL;
+	case '"': return JK_STRING;
+	case '[': return JK_ARRAY;
+	case '{': return JK_OBJECT;
+	default:
+		if (j->s[j->i] == '-' || (j->s[j->i] >= '0' && j->s[j->i] <= '9'))
+			return JK_NUMBER;
+		return jr_fail(j, "invalid character looking for beginning of value");
+	}
+}
+
+static int jr_literal(struct jr *j, const char *w)
+{
+	size_t l = strlen(w);
+	if (j->n - j->i < l || memcmp(j->s + j->i, w, l) != 0)
+		return jr_fail(j, "invalid literal");
+	j->i += l;
+	return 0;
+}
+
+static int jr_skip(struct jr *j, int depth);
+
+/* Members (or elements) of the container at j->i; for an object, fn sees
+ * each key (decoded) with j->i at its value and must consume the value. */
+typedef int (*jr_member_fn)(struct jr *j, const char *key, size_t klen, void *ctx);
+
+static int jr_container(struct jr *j, int depth, jr_member_fn fn, void *ctx)
+{
+	char open = j->s[j->i], close = open == '{' ? '}' : ']';
+	if (depth > JR_MAX_DEPTH)
+		return jr_fail(j, "exceeded max depth");
+	j->i++;
+	jr_ws(j);
+	if (j->i < j->n && j->s[j->i] == close) {
+		j->i++;
+		return 0;
+	}
+	for (;;) {
+		if (open == '{') {
+			jr_ws(j);
+			if (j->i >= j->n || j->s[j->i] != '"')
+				return jr_fail(j, j->i >= j->n ? "unexpected end of JSON input"
+								: "invalid character looking for beginning of object key string");
+			struct strbuf key = STRBUF_INIT;
+			int r = jr_string(j, &key);
+			jr_ws(j);
+			if (r == 0 && (j->i >= j->n || j->s[j->i] != ':'))
+				r = jr_fail(j, "invalid character after object key");
+			if (r == 0) {
+				j->i++;
+				r = fn ? fn(j, strbuf_str(&key), key.len, ctx) : jr_skip(j, depth + 1);
+			}
+			strbuf_free(&key);
+			if (r < 0)
+				return r;
+		} else if (jr_skip(j, depth + 1) < 0) {
+			return -1;
+		}
+		jr_ws(j);
+		if (j->i >= j->n)
+			return jr_fail(j, "unexpected end of JSON input");
+		if (j->s[j->i] == close) {
+			j->i++;
+			return 0;
+		}
+		if (j->s[j->i] != ',')
+			return jr_fail(j, open == '{' ? "invalid character after object key:value pair"
+						      : "invalid character after array element");
+		j->i++;
+	}
+}
+
+static int jr_skip(struct jr *j, int depth)
+{
+	switch (jr_peek(j)) {
+	case JK_NULL: return jr_literal(j, "null");
+	case JK_BOOL: return jr_literal(j, j->s[j->i] == 't' ? "true" : "false");
+	case JK_NUMBER: return jr_number(j);
+	case JK_STRING: return jr_string(j, NULL);
+	case JK_ARRAY:
+	case JK_OBJECT: return jr_container(j, depth, NULL, NULL);
+	default: return -1;
+	}
+}
+
+struct ann_ctx {
+	struct strbuf val[3];  /* scrape, path, port */
+	bool set[3];
+	char type_err[160];
+};
+
+static int ann_member(struct jr *j, const char *key, size_t klen, void *ctx)
+{
+	static const char *const fields[] = { "scrape", "path", "port" };
+	struct ann_ctx *a = ctx;
+	int f = -1;
+	for (int k = 0; k < 3; k++)
+		if (metrics_json_name_fold_eq(key, klen, fields[k]))
+			f = k;
+	int kind = jr_peek(j);
+	if (f < 0 || kind == JK_NULL || kind < 0)
+		return jr_skip(j, 1);
+	if (kind != JK_STRING) {
+		if (!a->type_err[0])
+			snprintf(a->type_err, sizeof(a->type_err), "member \"%.60s\" must be a string, not %s",
+				 key, jr_kind_name[kind]);
+		return jr_skip(j, 1);
+	}
+	strbuf_reset(&a->val[f]);
+	a->set[f] = true;
+	return jr_string(j, &a->val[f]);
 }
 
 int metrics_annotations_parse(const char *json, int status_port, struct metrics_app *app,
@@ -93,45 +386,43 @@ int metrics_annotations_parse(const char *json, int status_port, struct metrics_
 {
 	static const char var[] = "ISTIO_PROMETHEUS_ANNOTATIONS";
 	memset(app, 0, sizeof(*app));
-	json_error_t je;
-	json_t *root = json_loads(json, JSON_DECODE_ANY, &je);
-	if (!root)
-		return err_set(e, SKIFF_EINVAL, "%s: invalid JSON %s%.60s%s: %s (line %d, column %d)", var,
-			       "\"", json, strlen(json) > 60 ? "...\"" : "\"", je.text, je.line, je.column);
-	if (!json_is_object(root) && !json_is_null(root)) {
-		int r = err_set(e, SKIFF_EINVAL, "%s: must be a JSON object (or null), not %s", var,
-				json_kind(root));
-		json_decref(root);
-		return r;
+	struct jr j = { .s = json, .n = strlen(json) };
+	struct ann_ctx a = { 0 };
+	int kind = jr_peek(&j);
+	if (kind == JK_OBJECT)
+		jr_container(&j, 1, ann_member, &a);
+	else if (kind >= 0)
+		jr_skip(&j, 1);
+	if (!j.syntax) {
+		jr_ws(&j);
+		if (j.i < j.n)
+			jr_fail(&j, "invalid character after top-level value");
 	}
-	/* Members in order; the later of two spellings of a field wins, null is
-	 * ignored, a non-string is an error (Go's decoder). */
-	const char *scrape = NULL, *path = NULL, *port = NULL;
-	const char *key;
-	json_t *v;
-	json_object_foreach(root, key, v) {
-		const char **slot = metrics_json_name_fold_eq(key, "scrape") ? &scrape
-				    : metrics_json_name_fold_eq(key, "path") ? &path
-				    : metrics_json_name_fold_eq(key, "port") ? &port
-									      : NULL;
-		if (!slot || json_is_null(v))
-			continue;
-		if (!json_is_string(v)) {
-			int r = err_set(e, SKIFF_EINVAL, "%s: member \"%s\" must be a string, not %s", var,
-					key, json_kind(v));
-			json_decref(root);
-			return r;
+	int r = 0;
+	if (j.syntax)
+		r = err_set(e, SKIFF_EINVAL, "%s: invalid JSON: %s (at byte %zu of \"%.60s%s\")", var,
+			    j.syntax, j.syntax_at, json, strlen(json) > 60 ? "..." : "");
+	else if (kind != JK_OBJECT && kind != JK_NULL)
+		r = err_set(e, SKIFF_EINVAL, "%s: must be a JSON object (or null), not %s", var,
+			    jr_kind_name[kind]);
+	else if (a.type_err[0])
+		r = err_set(e, SKIFF_EINVAL, "%s: %s", var, a.type_err);
+	if (r == 0) {
+		const char *scrape = a.set[0] ? strbuf_str(&a.val[0]) : NULL;
+		app->scrape = !(scrape && strcmp(scrape, "false") == 0);
+		/* An empty string means the default, as for an absent member. */
+		app->path = strdup(a.set[1] && a.val[1].len ? strbuf_str(&a.val[1]) : "/metrics");
+		app->port = strdup(a.set[2] && a.val[2].len ? strbuf_str(&a.val[2]) : "80");
+		if (!app->path || !app->port || strbuf_failed(&a.val[0]) || strbuf_failed(&a.val[1]) ||
+		    strbuf_failed(&a.val[2])) {
+			metrics_app_clear(app);
+			r = err_set(e, SKIFF_ENOMEM, "%s: out of memory", var);
 		}
-		*slot = json_string_value(v);
 	}
-	app->scrape = !(scrape && strcmp(scrape, "false") == 0);
-	app->path = strdup(path && *path ? path : "/metrics");
-	app->port = strdup(port && *port ? port : "80");
-	json_decref(root);
-	if (!app->path || !app->port) {
-		metrics_app_clear(app);
-		return err_set(e, SKIFF_ENOMEM, "%s: out of memory", var);
-	}
+	for (int k = 0; k < 3; k++)
+		strbuf_free(&a.val[k]);
+	if (r < 0)
+		return r;
 	char sp[16];
 	snprintf(sp, sizeof(sp), "%d", status_port);
 	if (app->scrape && strcmp(app->port, sp) == 0) {

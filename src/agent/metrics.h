@@ -49,8 +49,9 @@ int metrics_annotations_parse(const char *json, int status_port, struct metrics_
 void metrics_app_clear(struct metrics_app *app);
 
 /* JSON member-name matching of Go's decoder: ASCII case folding plus the
- * Unicode simple folds U+017F -> s and U+212A -> k. */
-bool metrics_json_name_fold_eq(const char *key, const char *name);
+ * Unicode simple folds U+017F -> s and U+212A -> k. key is klen bytes (it
+ * may hold NULs); name is a C string. */
+bool metrics_json_name_fold_eq(const char *key, size_t klen, const char *name);
 
 /* Content-Type of the merged answer for the application's Content-Type
  * (NULL or "" when there was no successful application scrape). */

@@ -46,6 +46,10 @@ static void annotations_defaults_and_values(void **state)
 	assert_int_equal(ann("{\"port\":\"9090\",\"Port\":null,\"x\":{\"y\":[1]}}", &a, &e), 0);
 	assert_string_equal(a.port, "9090");
 	metrics_app_clear(&a);
+	/* an identical duplicate key: the later string wins, a later null does not erase */
+	assert_int_equal(ann("{\"port\":\"1\",\"port\":\"9090\",\"port\":null}", &a, &e), 0);
+	assert_string_equal(a.port, "9090");
+	metrics_app_clear(&a);
 }
 
 static void annotations_member_names_fold(void **state)
@@ -64,10 +68,33 @@ static void annotations_member_names_fold(void **state)
 		assert_true(a.scrape);
 		metrics_app_clear(&a);
 	}
-	assert_true(metrics_json_name_fold_eq("Path", "path"));
-	assert_false(metrics_json_name_fold_eq("paths", "path"));
-	assert_false(metrics_json_name_fold_eq("pat", "path"));
-	assert_true(metrics_json_name_fold_eq("\xe2\x84\xaa", "k"));
+	assert_true(metrics_json_name_fold_eq("Path", 4, "path"));
+	assert_false(metrics_json_name_fold_eq("paths", 5, "path"));
+	assert_false(metrics_json_name_fold_eq("pat", 3, "path"));
+	assert_true(metrics_json_name_fold_eq("\xe2\x84\xaa", 3, "k"));
+}
+
+static void annotations_strings_decode_like_go(void **state)
+{
+	struct metrics_app a;
+	struct skiff_err e = { 0 };
+	assert_int_equal(ann("{\"path\":\"\\/a\\u0062\\ud83d\\ude00\\t\",\"port\":\"8\\u0030\"}", &a, &e), 0);
+	assert_string_equal(a.path, "/ab\xf0\x9f\x98\x80\t");
+	assert_string_equal(a.port, "80");
+	metrics_app_clear(&a);
+	/* invalid UTF-8 and a lone surrogate become U+FFFD instead of failing */
+	assert_int_equal(ann("{\"path\":\"/\xff\\ud800x\"}", &a, &e), 0);
+	assert_string_equal(a.path, "/\xef\xbf\xbd\xef\xbf\xbdx");
+	metrics_app_clear(&a);
+	/* a key with a NUL in it is not "port" */
+	assert_int_equal(ann("{\"port\\u0000x\":\"1\"}", &a, &e), 0);
+	assert_string_equal(a.port, "80");
+	metrics_app_clear(&a);
+	/* unknown members of any shape are skipped */
+	assert_int_equal(ann("{\"x\":[[[{\"a\":[true,false,null,-1.5e+3,\"s\"]}]]],\"scrape\":\"false\"}",
+			     &a, &e), 0);
+	assert_false(a.scrape);
+	metrics_app_clear(&a);
 }
 
 static void annotations_errors_name_the_variable(void **state)
@@ -82,6 +109,16 @@ static void annotations_errors_name_the_variable(void **state)
 	}
 	assert_true(ann("{\"port\":8080}", &a, &e) < 0);
 	assert_non_null(strstr(e.msg, "\"port\""));
+	assert_non_null(strstr(e.msg, "a number"));
+	/* a syntax error anywhere wins over a type error, as Go validates first */
+	assert_true(ann("{\"port\":8080,}", &a, &e) < 0);
+	assert_non_null(strstr(e.msg, "invalid JSON"));
+	const char *more[] = { "{\"a\":01}", "{\"a\":1.}", "{\"a\":tru}", "{\"a\":\"\\x\"}",
+			       "{\"a\":\"\x01\"}", "{\"a\" 1}", "{'a':1}", "nul", "{\"a\":[1,]}" };
+	for (size_t i = 0; i < sizeof(more) / sizeof(more[0]); i++) {
+		assert_true(ann(more[i], &a, &e) < 0);
+		assert_non_null(strstr(e.msg, "invalid JSON"));
+	}
 }
 
 static void annotations_recursion_guard(void **state)
@@ -219,6 +256,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(annotations_defaults_and_values),
 		cmocka_unit_test(annotations_member_names_fold),
+		cmocka_unit_test(annotations_strings_decode_like_go),
 		cmocka_unit_test(annotations_errors_name_the_variable),
 		cmocka_unit_test(annotations_recursion_guard),
 		cmocka_unit_test(negotiation),
