@@ -136,8 +136,11 @@ def grpc_probe(host, port, service=None, ua=None, timeout_ms=1000, ipv6=False, n
 class Route:
     """What a fake server answers on a path: status, headers, body, delay."""
 
-    def __init__(self, status=200, body=b"", headers=None, delay=0.0):
+    def __init__(self, status=200, body=b"", headers=None, delay=0.0, framing="length"):
+        """framing: "length" (Content-Length), "chunked", or "close" (no
+        length; the body ends when the server closes the connection)."""
         self.status, self.body, self.headers, self.delay = status, body, headers or {}, delay
+        self.framing = framing
 
 
 class FakeHTTP:
@@ -164,10 +167,21 @@ class FakeHTTP:
                 self.send_response(r.status)
                 for k, v in r.headers.items():
                     self.send_header(k, v)
-                self.send_header("Content-Length", str(len(body)))
+                if r.framing == "chunked":
+                    self.send_header("Transfer-Encoding", "chunked")
+                    # odd-sized chunks with an extension, and a trailer
+                    wire = b"".join(b"%x;x=1\r\n%s\r\n" % (len(body[i:i + 7]), body[i:i + 7])
+                                    for i in range(0, len(body), 7)) + b"0\r\nX-T: 1\r\n\r\n"
+                elif r.framing == "close":
+                    self.send_header("Connection", "close")
+                    self.close_connection = True
+                    wire = body
+                else:
+                    self.send_header("Content-Length", str(len(body)))
+                    wire = body
                 self.end_headers()
                 try:
-                    self.wfile.write(body)
+                    self.wfile.write(wire)
                 except OSError:
                     pass
 

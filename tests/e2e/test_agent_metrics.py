@@ -230,3 +230,18 @@ def test_startup_gauge(peers):
         d.close()
     assert "istio_agent_startup_duration_seconds" not in before
     assert counter(after, "istio_agent_startup_duration_seconds") == 2.25
+
+
+@pytest.mark.parametrize("framing", ["chunked", "close"])
+def test_body_framings(peers, framing):
+    envoy, app = peers
+    envoy.routes["/stats/prometheus"] = Route(200, ENVOY_BODY, framing=framing)
+    app.routes["/metrics"] = Route(200, APP_BODY * 50, framing=framing)
+    d = metrics(envoy.port, {"port": str(app.port)})
+    try:
+        st, _, body = d.scrape()
+    finally:
+        d.close()
+    assert st == 200
+    assert "envoy_b 2\n\n" + (APP_BODY * 50).decode() in body
+    assert body.endswith((APP_BODY * 50).decode())
