@@ -253,3 +253,69 @@ class Driver:
         # A sanitizer report (driver built with ASan/UBSan) fails the test.
         assert "Sanitizer" not in err and "runtime error:" not in err, err
         return err
+
+
+# ---- the real `skiff agent` ----
+
+class Agent:
+    """`skiff agent --status-port PORT` with exactly ENV (plus PATH and the
+    sanitizer options), run in a scratch working directory so no mesh config
+    or pod annotations file is found. Skips the test when this build's agent
+    does not serve yet."""
+
+    def __init__(self, env, tmp_path, status_port=None, admin_port=None):
+        import pytest
+        self.port = status_port or free_port()
+        full = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+        for k in ("ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"):
+            if k in os.environ:
+                full[k] = os.environ[k]
+        full.setdefault("INSTANCE_IP", "127.0.0.1")
+        if admin_port:
+            full["PROXY_CONFIG"] = '{"proxyAdminPort": %d}' % admin_port
+        full.update(env)
+        skiff = os.environ.get("SKIFF_BIN", os.path.join(ROOT, "build", "skiff"))
+        self.p = subprocess.Popen([skiff, "agent", "--status-port", str(self.port)], env=full,
+                                  cwd=str(tmp_path), stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if self.p.poll() is not None:
+                err = self.p.stderr.read().decode()
+                if "not built yet" in err:
+                    pytest.skip("`skiff agent` has no status server in this build yet")
+                self.exit_code, self.startup_error = self.p.returncode, err
+                return
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                self.exit_code, self.startup_error = None, None
+                return
+            except OSError:
+                time.sleep(0.05)
+        self.stop()
+        raise RuntimeError("skiff agent did not listen on %d" % self.port)
+
+    def get(self, path, headers=None, timeout=10):
+        import http.client
+        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        try:
+            c.request("GET", path, headers=headers or {})
+            r = c.getresponse()
+            return r.status, dict(r.getheaders()), r.read().decode(errors="replace")
+        finally:
+            c.close()
+
+    def stop(self):
+        """SIGTERM, wait; returns the agent's standard error."""
+        if self.p.poll() is None:
+            self.p.terminate()
+            try:
+                self.p.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.p.kill()
+                self.p.wait()
+        err = self.p.stderr.read().decode()
+        self.p.stdout.close()
+        self.p.stderr.close()
+        assert "Sanitizer" not in err and "runtime error:" not in err, err
+        return err

@@ -245,3 +245,36 @@ def test_body_framings(peers, framing):
     assert st == 200
     assert "envoy_b 2\n\n" + (APP_BODY * 50).decode() in body
     assert body.endswith((APP_BODY * 50).decode())
+
+
+# ---- through the real `skiff agent` ----
+
+def test_agent_stats_prometheus(peers, tmp_path):
+    envoy, app = peers
+    a = h.Agent({"ENVOY_PROMETHEUS_PORT": str(envoy.port),
+                 "ISTIO_PROMETHEUS_ANNOTATIONS": json.dumps({"scrape": "true", "path": "/metrics",
+                                                             "port": str(app.port)})},
+                tmp_path)
+    try:
+        assert a.exit_code is None, a.startup_error
+        st, hdrs, body = a.get("/stats/prometheus", {"Accept": "text/plain",
+                                                      "X-Prometheus-Scrape-Timeout-Seconds": "5"})
+    finally:
+        a.stop()
+    assert st == 200
+    assert hdrs["Content-Type"] == TEXT
+    assert counter(body, "istio_agent_scrapes_total") == 1
+    assert body.endswith(APP_BODY.decode()) and "envoy_b 2\n" in body
+    assert app.requests[0][1]["X-Prometheus-Scrape-Timeout-Seconds"] == "5"
+
+
+def test_agent_refuses_recursive_annotations(tmp_path):
+    status = h.free_port()
+    a = h.Agent({"ISTIO_PROMETHEUS_ANNOTATIONS": '{"port":"%d"}' % status}, tmp_path,
+                status_port=status)
+    if a.exit_code is None:
+        a.stop()
+        pytest.fail("agent started with ISTIO_PROMETHEUS_ANNOTATIONS naming its own port")
+    a.stop()
+    assert a.exit_code != 0
+    assert "ISTIO_PROMETHEUS_ANNOTATIONS" in a.startup_error

@@ -229,3 +229,31 @@ def test_startup_duration_recorded_on_first_live(admin):
     line = [l for l in body.splitlines() if l.startswith("istio_agent_startup_duration_seconds ")]
     assert len(line) == 1, body
     assert 0.3 <= float(line[0].split()[1]) < 10
+
+
+# ---- through the real `skiff agent` ----
+
+def test_agent_healthz_ready(admin, tmp_path):
+    admin.routes[CONFIG] = Route(200, config_stats(cds=0, lds=0))
+    a = h.Agent({"ENVOY_PROMETHEUS_PORT": str(h.free_port())}, tmp_path, admin_port=admin.port)
+    try:
+        assert a.exit_code is None, a.startup_error
+        st, hdrs, body = a.get("/healthz/ready")
+        assert st == 503 and body == ""
+        admin.routes[CONFIG] = Route(200, config_stats())
+        st, hdrs, body = a.get("/healthz/ready")
+        assert st == 200 and body == ""
+        assert a.get("/healthz/ready/")[0] == 404  # exact route only
+    finally:
+        log = a.stop()
+    assert "Envoy proxy is NOT ready: config not received from XDS server" in log
+    assert "Envoy proxy is ready" in log
+
+
+def test_agent_healthz_ready_no_envoy(tmp_path):
+    a = h.Agent({"DISABLE_ENVOY": "true"}, tmp_path, admin_port=h.free_port())
+    try:
+        assert a.exit_code is None, a.startup_error
+        assert a.get("/healthz/ready")[0] == 200
+    finally:
+        a.stop()
