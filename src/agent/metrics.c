@@ -29,6 +29,7 @@
 
 struct agent_metrics {
 	uint16_t envoy_port;
+	bool no_envoy;              /* DISABLE_ENVOY=true: no Envoy to scrape */
 	int status_port;
 	struct metrics_app app;
 	int app_port;               /* parsed app.port, -1 when it is not a port */
@@ -644,13 +645,15 @@ void agent_metrics_scrape(struct agent_metrics *m, const char *accept, const cha
 	/* Envoy. */
 	struct http_get_response envoy = { 0 };
 	bool envoy_ok = false;
-	if (tr < 0) {
+	if (m->no_envoy) {
+		/* nothing to scrape, nothing failed */
+	} else if (tr < 0) {
 		snprintf(why, sizeof(why), "context deadline exceeded");
 	} else {
 		envoy_ok = scrape_one(m->envoy_port, "/stats/prometheus", headers, probe_now_ms() + tmo,
 				      &envoy, why, sizeof(why)) == 0;
 	}
-	if (!envoy_ok) {
+	if (!envoy_ok && !m->no_envoy) {
 		log_error("failed scraping envoy metrics: %s", why);
 		atomic_fetch_add(&m->fail_envoy, 1);
 	}
@@ -717,6 +720,10 @@ int agent_metrics_new(char *const *envp, int status_port, struct agent_metrics *
 		free(m);
 		return err_set(e, SKIFF_EINVAL, "ENVOY_PROMETHEUS_PORT: \"%s\" is not a port (1-65535)", ep);
 	}
+	/* An invalid DISABLE_ENVOY is warned about by ready.c; it means false. */
+	const char *de = env_get(envp, "DISABLE_ENVOY");
+	if (de && parse_bool_go(de, &m->no_envoy) < 0)
+		m->no_envoy = false;
 	const char *ann = env_get(envp, "ISTIO_PROMETHEUS_ANNOTATIONS");
 	if (ann) {
 		int r = metrics_annotations_parse(ann, status_port, &m->app, e);

@@ -278,3 +278,19 @@ def test_agent_refuses_recursive_annotations(tmp_path):
     a.stop()
     assert a.exit_code != 0
     assert "ISTIO_PROMETHEUS_ANNOTATIONS" in a.startup_error
+
+
+def test_no_envoy_mode_skips_envoy(peers):
+    envoy, app = peers
+    env = {"ENVOY_PROMETHEUS_PORT": str(envoy.port), "DISABLE_ENVOY": "true",
+           "ISTIO_PROMETHEUS_ANNOTATIONS": json.dumps({"port": str(app.port)})}
+    d = Driver("metrics", 15020, env)
+    assert d.started(), d.first
+    try:
+        st, _, body = d.scrape()
+    finally:
+        log = d.close()
+    assert st == 200 and envoy.requests == []
+    assert counter(body, 'istio_agent_scrape_failures_total{type="envoy"}') == 0
+    assert body.endswith(APP_BODY.decode())
+    assert "failed scraping envoy" not in log
