@@ -235,9 +235,17 @@ static int apply_routes(const struct capture_exec *x, const struct capture_confi
 		if (f == CAPTURE_V6 && !cfg->ipv6)
 			break;
 		const char *fam = f == CAPTURE_V4 ? "-4" : "-6";
+		/* `ip rule add` happily adds a duplicate (Istio's netlink call
+		 * fails on one instead); an identical rule is fine, so look first. */
+		const char *show[] = { "ip", fam, "rule", "show", "fwmark", cfg->mark, "lookup",
+				       cfg->route_table, NULL };
+		struct strbuf out = STRBUF_INIT;
+		int sr = capture_exec_run(x, show, NULL, 0, &out, NULL);
+		bool exists = sr == 0 && out.len > 0;
+		strbuf_free(&out);
 		const char *rule[] = { "ip", fam, "rule", "add", "fwmark", cfg->mark, "lookup",
 				       cfg->route_table, NULL };
-		if ((r = run_ip(x, rule, e)) < 0)
+		if (!exists && (r = run_ip(x, rule, e)) < 0)
 			return r;
 		const char *route[] = { "ip", fam, "route", "add", "local",
 					f == CAPTURE_V4 ? "0.0.0.0/0" : "::/0", "dev", "lo", "table",
