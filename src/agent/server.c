@@ -37,13 +37,9 @@
 #include "probe/net.h"
 #include "probe/tcp.h"
 #include "probe/tls.h"
-#ifdef SKIFF_AGENT_HAVE_READY_METRICS
 #include "agent/metrics.h"
 #include "agent/ready.h"
-#endif
-#ifdef SKIFF_PROBE_HAVE_GRPC
 #include "probe/grpc.h"
-#endif
 
 #define HEAD_TIMEOUT_MS 30000
 #define IDLE_TIMEOUT_MS 120000
@@ -227,7 +223,6 @@ static void run_probe(const struct handler_ctx *hc, const struct agent_request *
 		probe_tcp_run(hc->ep, p->tcp_socket->port.number, deadline, out);
 		break;
 	case PROBER_GRPC: {
-#ifdef SKIFF_PROBE_HAVE_GRPC
 		struct probe_endpoint ep = *hc->ep;
 		int32_t port = p->grpc->port;
 		if (port <= 0 || port > 65535) {
@@ -241,9 +236,6 @@ static void run_probe(const struct handler_ctx *hc, const struct agent_request *
 		if (ua)
 			snprintf(uabuf, sizeof(uabuf), "%.*s", (int)ua->value_len, ua->value);
 		probe_grpc_run(&ep, p->grpc->service, ua ? uabuf : NULL, deadline, out);
-#else
-		snprintf(out->reason, sizeof(out->reason), "gRPC prober not built in");
-#endif
 		break;
 	}
 	}
@@ -295,14 +287,10 @@ static int handle(const struct handler_ctx *hc, char *buf, size_t len, bool loop
 	}
 	case ROUTE_READY: {
 		struct agent_response r = { .status = 200 };
-#ifdef SKIFF_AGENT_HAVE_READY_METRICS
 		if (hc->h && hc->h->ready)
 			agent_ready_check(hc->h->ready, hc->draining, &r);
 		else
 			r.status = hc->draining ? 503 : 200;
-#else
-		r.status = hc->draining ? 503 : 200; /* no Envoy check built in */
-#endif
 		agent_resp_to_wire(rq, &r, close, out);
 		agent_response_free(&r);
 		break;
@@ -310,7 +298,6 @@ static int handle(const struct handler_ctx *hc, char *buf, size_t len, bool loop
 	case ROUTE_METRICS: {
 		struct agent_response r = { .status = 200,
 					    .content_type = "text/plain; version=0.0.4; charset=utf-8" };
-#ifdef SKIFF_AGENT_HAVE_READY_METRICS
 		if (hc->h && hc->h->metrics) {
 			const struct probe_kv *a = agent_request_header(rq, "Accept");
 			const struct probe_kv *u = agent_request_header(rq, "User-Agent");
@@ -322,7 +309,6 @@ static int handle(const struct handler_ctx *hc, char *buf, size_t len, bool loop
 			agent_metrics_scrape(hc->h->metrics, a ? ab : NULL, u ? ub : NULL,
 					     t ? tb : NULL, &r);
 		}
-#endif
 		agent_resp_to_wire(rq, &r, close, out);
 		agent_response_free(&r);
 		break;
