@@ -573,12 +573,19 @@ static void accept_all(struct srv *s)
 		on_conn_event(s, mine);
 }
 
-static void sweep(struct srv *s, bool all_idle)
+/* Periodic: time-outs and parked connections. all_idle: shutting down,
+ * end every connection not being served. final: no thread is left, free
+ * everything. */
+static void sweep(struct srv *s, bool all_idle, bool final)
 {
 	int64_t now = probe_now_ms();
 	pthread_mutex_lock(&s->list_lock);
 	for (struct conn *c = s->head, *next; c; c = next) {
 		next = c->next;
+		if (final) {
+			conn_free_locked(s, c, true);
+			continue;
+		}
 		int st = atomic_load(&c->state);
 		if (st == C_BUSY)
 			continue;
@@ -645,7 +652,7 @@ static void *worker_main(void *arg)
 		int64_t now = probe_now_ms();
 		int64_t last = atomic_load(&s->last_sweep);
 		if (now - last >= SWEEP_MS && atomic_compare_exchange_strong(&s->last_sweep, &last, now))
-			sweep(s, atomic_load(&s->draining));
+			sweep(s, atomic_load(&s->draining), false);
 		if (n <= 0) {
 			if (now - idle_since > WORKER_IDLE_MS && atomic_load(&s->threads) > WORKERS_KEPT) {
 				/* an idle thread goes; its arena memory goes back */
@@ -815,7 +822,7 @@ int agent_server_run(const struct agent_config *cfg, const struct agent_handlers
 	while (atomic_load(&s->threads) > 0)
 		pthread_cond_wait(&s->t_cond, &s->t_lock);
 	pthread_mutex_unlock(&s->t_lock);
-	sweep(s, true);
+	sweep(s, true, true);
 	close(s->sfd);
 	close(s->epfd);
 	srv_free(s);
