@@ -25,7 +25,12 @@ struct frame {
 struct anchor {
 	char *name;
 	json_t *value;
+	size_t nodes;     /* size of value, counted once */
 };
+
+/* Aliases are expanded by copying; this bounds what a small input can make
+ * ("billion laughs"). */
+#define MANIFEST_MAX_ALIAS_NODES 1000000
 
 struct builder {
 	const char *name;
@@ -34,6 +39,7 @@ struct builder {
 	struct anchor *anchors;
 	size_t n_anchors, cap_anchors;
 	size_t doc_index;
+	size_t alias_nodes;
 	json_t *root;
 	bool have_root;
 };
@@ -51,6 +57,7 @@ static void builder_reset_doc(struct builder *b)
 		json_decref(b->anchors[i].value);
 	}
 	b->n_anchors = 0;
+	b->alias_nodes = 0;
 	json_decref(b->root);
 	b->root = NULL;
 	b->have_root = false;
@@ -63,6 +70,23 @@ static char *tok_dup(struct fy_token *t)
 	if (!s)
 		return strdup("");
 	return strndup(s, len);
+}
+
+static size_t count_nodes(const json_t *v)
+{
+	size_t n = 1;
+	if (json_is_object(v)) {
+		const char *k;
+		json_t *c;
+		json_object_foreach((json_t *)v, k, c)
+			n += count_nodes(c);
+	} else if (json_is_array(v)) {
+		size_t i;
+		json_t *c;
+		json_array_foreach(v, i, c)
+			n += count_nodes(c);
+	}
+	return n;
 }
 
 static int anchor_add(struct builder *b, const char *name, json_t *v)
@@ -80,15 +104,16 @@ static int anchor_add(struct builder *b, const char *name, json_t *v)
 		return -ENOMEM;
 	b->anchors[b->n_anchors].name = n;
 	b->anchors[b->n_anchors].value = json_incref(v);
+	b->anchors[b->n_anchors].nodes = count_nodes(v);
 	b->n_anchors++;
 	return 0;
 }
 
-static json_t *anchor_find(struct builder *b, const char *name)
+static struct anchor *anchor_find(struct builder *b, const char *name)
 {
 	for (size_t i = b->n_anchors; i-- > 0;)
 		if (strcmp(b->anchors[i].name, name) == 0)
-			return b->anchors[i].value;
+			return &b->anchors[i];
 	return NULL;
 }
 
@@ -283,13 +308,84 @@ static int add_doc(struct manifest *m, size_t *cap, struct manifest_doc *d)
 	return 0;
 }
 
-static void diag_discard(struct fy_diag *diag, void *user, const char *buf, size_t len)
+/* The first error libfyaml reports, taken from its formatted output
+ * ("<input>:LINE:COL: error: MESSAGE"). Collecting errors instead
+ * (FYPCF_COLLECT_DIAG) leaks memory in libfyaml 0.7.12. */
+struct diag_capture {
+	bool have;
+	int line;
+	char msg[256];
+};
+
+static void diag_output(struct fy_diag *diag, void *user, const char *buf, size_t len)
 {
-	(void)diag; (void)user; (void)buf; (void)len;
+	(void)diag;
+	struct diag_capture *dc = user;
+	if (dc->have)
+		return;
+	const char *tag = memmem(buf, len, ": error: ", 9);
+	if (!tag)
+		return;
+	/* walk back over ":COL" and ":LINE" */
+	const char *p = tag;
+	int fields[2] = { 0, 0 };
+	for (int f = 0; f < 2; f++) {
+		const char *end = p;
+		while (p > buf && p[-1] >= '0' && p[-1] <= '9')
+			p--;
+		if (p == end || p == buf || p[-1] != ':')
+			break;
+		fields[f] = atoi(p);
+		p--;
+	}
+	dc->line = fields[1];
+	const char *m = tag + 9;
+	size_t ml = len - (size_t)(m - buf);
+	while (ml && (m[ml - 1] == '\n' || m[ml - 1] == ' '))
+		ml--;
+	snprintf(dc->msg, sizeof(dc->msg), "%.*s", (int)ml, m);
+	dc->have = true;
+}
+
+static int parse(const char *name, const char *text, size_t len, struct manifest *m,
+		 bool verify, struct skiff_err *e);
+
+/* Is the copied text of D safe to write back for it? Scalars are not copied
+ * (their start mark is after any block indicator); text with anchors, aliases
+ * or tags is re-read and compared. */
+static void check_src(struct manifest_doc *d, bool verify)
+{
+	if (!d->src)
+		return;
+	if (!json_is_object(d->root) && !json_is_array(d->root)) {
+		d->src = NULL;
+		d->src_len = 0;
+		return;
+	}
+	if (!verify || (!memchr(d->src, '&', d->src_len) && !memchr(d->src, '!', d->src_len) &&
+			!memchr(d->src, '*', d->src_len)))
+		return;
+	struct manifest sub;
+	struct skiff_err e = { 0 };
+	bool ok = false;
+	if (parse("copy", d->src, d->src_len, &sub, false, &e) == 0) {
+		ok = sub.n_docs == 1 && json_equal(sub.docs[0].root, d->root);
+		manifest_free(&sub);
+	}
+	if (!ok) {
+		d->src = NULL;
+		d->src_len = 0;
+	}
 }
 
 int manifest_parse(const char *name, const char *text, size_t len, struct manifest *m,
 		   struct skiff_err *e)
+{
+	return parse(name, text, len, m, true, e);
+}
+
+static int parse(const char *name, const char *text, size_t len, struct manifest *m,
+		 bool verify, struct skiff_err *e)
 {
 	memset(m, 0, sizeof(*m));
 	if (!name || strcmp(name, "-") == 0)
@@ -301,19 +397,24 @@ int manifest_parse(const char *name, const char *text, size_t len, struct manife
 	m->text[len] = '\0';
 	m->text_len = len;
 
+	struct diag_capture dc = { 0 };
 	struct fy_diag_cfg dcfg;
 	fy_diag_cfg_default(&dcfg);
 	dcfg.fp = NULL;
-	dcfg.output_fn = diag_discard;
+	dcfg.output_fn = diag_output;
+	dcfg.user = &dc;
+	dcfg.colorize = false;
+	dcfg.show_source = false;
+	dcfg.show_position = true;
+	dcfg.show_type = true;
+	dcfg.show_module = false;
 	struct fy_diag *diag = fy_diag_create(&dcfg);
 	if (!diag) {
 		manifest_free(m);
 		return err_set(e, SKIFF_ENOMEM, "%s: out of memory", name);
 	}
-	fy_diag_set_collect_errors(diag, true);
 	struct fy_parse_cfg pcfg = {
-		.flags = FYPCF_QUIET | FYPCF_COLLECT_DIAG | FYPCF_DEFAULT_VERSION_1_2 |
-			 FYPCF_JSON_NONE,
+		.flags = FYPCF_QUIET | FYPCF_DEFAULT_VERSION_1_2 | FYPCF_JSON_NONE,
 		.diag = diag,
 	};
 	struct fy_parser *fyp = fy_parser_create(&pcfg);
@@ -359,6 +460,7 @@ int manifest_parse(const char *name, const char *text, size_t len, struct manife
 			b.root = NULL;
 			if (!cur.line)
 				cur.line = line;
+			check_src(&cur, verify);
 			if (add_doc(m, &cap, &cur) < 0) {
 				json_decref(cur.root);
 				r = err_set(e, SKIFF_ENOMEM, "%s: out of memory", name);
@@ -410,12 +512,20 @@ int manifest_parse(const char *name, const char *text, size_t len, struct manife
 		}
 		case FYET_ALIAS: {
 			_cleanup_free_ char *an = tok_dup(ev->alias.anchor);
-			json_t *v = an ? anchor_find(&b, an) : NULL;
-			if (!v) {
+			struct anchor *a = an ? anchor_find(&b, an) : NULL;
+			if (!a) {
 				r = err_set(e, SKIFF_EINVAL, "%s: document %zu, line %d: unknown alias *%s",
 					    name, b.doc_index, line, an ? an : "?");
 				break;
 			}
+			b.alias_nodes += a->nodes;
+			if (b.alias_nodes > MANIFEST_MAX_ALIAS_NODES) {
+				r = err_set(e, SKIFF_EINVAL,
+					    "%s: document %zu, line %d: aliases expand to more than %d nodes",
+					    name, b.doc_index, line, MANIFEST_MAX_ALIAS_NODES);
+				break;
+			}
+			json_t *v = a->value;
 			if (b.depth == 0) {
 				root_start = sm ? sm->input_pos : 0;
 				root_col = sm ? sm->column : 0;
@@ -440,12 +550,10 @@ int manifest_parse(const char *name, const char *text, size_t len, struct manife
 	}
 
 	if (r == 0 && fy_parser_get_stream_error(fyp)) {
-		void *it = NULL;
-		struct fy_diag_error *de = fy_diag_errors_iterate(diag, &it);
 		size_t di = in_doc ? b.doc_index : docs_started;
-		if (de)
+		if (dc.have)
 			r = err_set(e, SKIFF_EINVAL, "%s: document %zu, line %d: invalid YAML: %s",
-				    name, di, de->line + 1, de->msg ? de->msg : "syntax error");
+				    name, di, dc.line > 0 ? dc.line : last_line, dc.msg);
 		else
 			r = err_set(e, SKIFF_EINVAL, "%s: document %zu, line %d: invalid YAML",
 				    name, di, last_line);

@@ -322,5 +322,11 @@ void manifest_emit_yaml(const json_t *v, struct strbuf *out)
 		strbuf_puts(out, "null\n");
 		return;
 	}
+	if (!json_is_object(v) && !json_is_array(v)) {
+		/* a block scalar at the top still needs indented content */
+		emit_scalar(out, v, 2);
+		strbuf_putc(out, '\n');
+		return;
+	}
 	emit_node(out, v, 0);
 }

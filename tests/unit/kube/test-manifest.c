@@ -111,6 +111,21 @@ static void errors_name_file_document_and_line(void **state)
 	assert_non_null(strstr(e.msg, "mapping key"));
 }
 
+static void alias_bombs_are_refused(void **state)
+{
+	(void)state;
+	struct strbuf sb = STRBUF_INIT;
+	strbuf_puts(&sb, "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+	for (int i = 1; i < 9; i++)
+		strbuf_printf(&sb, "a%d: &a%d [*a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d]\n",
+			      i, i, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1);
+	struct manifest m;
+	struct skiff_err e = { 0 };
+	assert_true(manifest_parse("bomb.yaml", sb.buf, sb.len, &m, &e) < 0);
+	assert_non_null(strstr(e.msg, "aliases expand"));
+	strbuf_free(&sb);
+}
+
 static void nesting_depth_is_limited(void **state)
 {
 	(void)state;
@@ -205,6 +220,23 @@ static void emit_round_trips(void **state)
 	}
 }
 
+static void top_level_block_scalar_round_trips(void **state)
+{
+	(void)state;
+	/* found by fuzz-manifest: a top-level multi-line string */
+	json_t *v = json_string("+ keep\n--k:((ext\n---\nx");
+	char *s = emit(v);
+	struct manifest m;
+	struct skiff_err e = { 0 };
+	if (manifest_parse("rt", s, strlen(s), &m, &e) < 0)
+		fail_msg("%s\n%s", e.msg, s);
+	assert_int_equal(m.n_docs, 1);
+	assert_true(json_equal(v, m.docs[0].root));
+	manifest_free(&m);
+	free(s);
+	json_decref(v);
+}
+
 static void insert_before_keeps_order(void **state)
 {
 	(void)state;
@@ -231,9 +263,11 @@ int main(void)
 		cmocka_unit_test(anchors_and_aliases_resolve),
 		cmocka_unit_test(errors_name_file_document_and_line),
 		cmocka_unit_test(nesting_depth_is_limited),
+		cmocka_unit_test(alias_bombs_are_refused),
 		cmocka_unit_test(emit_quotes_what_needs_quoting),
 		cmocka_unit_test(emit_blocks_and_nesting_like_kubectl),
 		cmocka_unit_test(emit_round_trips),
+		cmocka_unit_test(top_level_block_scalar_round_trips),
 		cmocka_unit_test(insert_before_keeps_order),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
