@@ -344,3 +344,23 @@ def test_wrong_types_in_pod_are_errors():
     p = inject(["-f", "-"], input=yaml.safe_dump(doc), check=False)
     assert p.returncode == 1
     assert "livenessProbe.port" in p.stderr
+
+
+def test_example_does_what_its_readme_says():
+    root = os.path.join(os.path.dirname(__file__), "..", "..", "examples", "inject")
+    p = inject(["-f", os.path.join(root, "deployment.yaml")])
+    out = docs(p.stdout)
+    src = docs(open(os.path.join(root, "deployment.yaml")).read())
+    assert out[0] == src[0]
+    s, _ = pod_spec(out[1])
+    assert init_args(s)[-1] == "15090,15021,22,9999,15020"
+    web = container(s, "web")
+    assert [web[k]["httpGet"]["path"] for k in ("readinessProbe", "livenessProbe", "startupProbe")] \
+        == ["/app-health/web/readyz", "/app-health/web/livez", "/app-health/web/startupz"]
+    env = env_of(container(s, "istio-proxy"))
+    assert env[-1] == ("ISTIO_KUBE_APP_PROBERS",
+                       '{"/app-health/web/livez":{"tcpSocket":{"port":8080}},'
+                       '"/app-health/web/readyz":{"httpGet":{"path":"/ready","port":8080}},'
+                       '"/app-health/web/startupz":{"grpc":{"port":9090,"service":null}}}')
+    again = inject(["-f", "-"], input=p.stdout).stdout
+    assert docs(again) == out
