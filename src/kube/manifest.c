@@ -347,8 +347,9 @@ static void diag_output(struct fy_diag *diag, void *user, const char *buf, size_
 	dc->have = true;
 }
 
+typedef int (*doc_cb)(struct manifest_doc *d, void *ctx);
 static int parse(const char *name, const char *text, size_t len, struct manifest *m,
-		 bool verify, struct skiff_err *e);
+		 bool verify, doc_cb cb, void *ctx, struct skiff_err *e);
 
 /* Is the copied text of D safe to write back for it? Scalars are not copied
  * (their start mark is after any block indicator); text with anchors, aliases
@@ -368,7 +369,7 @@ static void check_src(struct manifest_doc *d, bool verify)
 	struct manifest sub;
 	struct skiff_err e = { 0 };
 	bool ok = false;
-	if (parse("copy", d->src, d->src_len, &sub, false, &e) == 0) {
+	if (parse("copy", d->src, d->src_len, &sub, false, NULL, NULL, &e) == 0) {
 		ok = sub.n_docs == 1 && json_equal(sub.docs[0].root, d->root);
 		manifest_free(&sub);
 	}
@@ -381,11 +382,22 @@ static void check_src(struct manifest_doc *d, bool verify)
 int manifest_parse(const char *name, const char *text, size_t len, struct manifest *m,
 		   struct skiff_err *e)
 {
-	return parse(name, text, len, m, true, e);
+	return parse(name, text, len, m, true, NULL, NULL, e);
+}
+
+int manifest_parse_each(const char *name, const char *text, size_t len,
+			int (*cb)(struct manifest_doc *doc, void *ctx), void *ctx,
+			struct skiff_err *e)
+{
+	struct manifest m;
+	int r = parse(name, text, len, &m, true, cb, ctx, e);
+	if (r == 0)
+		manifest_free(&m);
+	return r;
 }
 
 static int parse(const char *name, const char *text, size_t len, struct manifest *m,
-		 bool verify, struct skiff_err *e)
+		 bool verify, doc_cb cb, void *ctx, struct skiff_err *e)
 {
 	memset(m, 0, sizeof(*m));
 	if (!name || strcmp(name, "-") == 0)
@@ -461,7 +473,10 @@ static int parse(const char *name, const char *text, size_t len, struct manifest
 			if (!cur.line)
 				cur.line = line;
 			check_src(&cur, verify);
-			if (add_doc(m, &cap, &cur) < 0) {
+			if (cb) {
+				r = cb(&cur, ctx);
+				json_decref(cur.root);
+			} else if (add_doc(m, &cap, &cur) < 0) {
 				json_decref(cur.root);
 				r = err_set(e, SKIFF_ENOMEM, "%s: out of memory", name);
 			}

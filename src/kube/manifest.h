@@ -52,6 +52,14 @@ int manifest_parse(const char *name, const char *text, size_t len, struct manife
 		   struct skiff_err *e);
 void manifest_free(struct manifest *m);
 
+/* Streaming form: call CB for each document as soon as it is complete (the
+ * document and its root are freed after CB returns; a negative return stops
+ * the parse and is returned, CB having filled E). Memory stays bounded by
+ * the input plus one document. */
+int manifest_parse_each(const char *name, const char *text, size_t len,
+			int (*cb)(struct manifest_doc *doc, void *ctx), void *ctx,
+			struct skiff_err *e);
+
 /* Append V as one YAML document body (no "---") to OUT. */
 void manifest_emit_yaml(const json_t *v, struct strbuf *out);
 
