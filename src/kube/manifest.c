@@ -412,6 +412,66 @@ static void check_src(struct manifest_doc *d, bool verify)
 	}
 }
 
+/* Offset of the first byte that is not valid UTF-8, or LEN. libfyaml 0.7.12
+ * can loop forever on invalid UTF-8 in a directive (found by fuzz-manifest),
+ * and drops such bytes elsewhere; YAML and JSON must be Unicode anyway. */
+static size_t utf8_bad(const unsigned char *s, size_t len)
+{
+	size_t i = 0;
+	while (i < len) {
+		unsigned c = s[i];
+		if (c < 0x80) {
+			i++;
+			continue;
+		}
+		size_t k;
+		uint32_t cp;
+		if ((c & 0xe0) == 0xc0) { k = 2; cp = c & 0x1f; }
+		else if ((c & 0xf0) == 0xe0) { k = 3; cp = c & 0x0f; }
+		else if ((c & 0xf8) == 0xf0) { k = 4; cp = c & 0x07; }
+		else return i;
+		if (i + k > len)
+			return i;
+		for (size_t j = 1; j < k; j++) {
+			if ((s[i + j] & 0xc0) != 0x80)
+				return i;
+			cp = (cp << 6) | (s[i + j] & 0x3f);
+		}
+		if ((k == 2 && cp < 0x80) || (k == 3 && cp < 0x800) || (k == 4 && cp < 0x10000) ||
+		    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+			return i;
+		i += k;
+	}
+	return len;
+}
+
+static int check_utf8(const char *name, const char *text, size_t len, struct skiff_err *e)
+{
+	size_t bad = utf8_bad((const unsigned char *)text, len);
+	if (bad == len)
+		return 0;
+	int line = 1;
+	size_t markers = 0, col = 1;
+	bool first_is_marker = len >= 3 && !memcmp(text, "---", 3);
+	for (size_t i = 0; i < bad; i++) {
+		if (text[i] == '\n') {
+			line++;
+			col = 1;
+			if (i + 3 < len && !memcmp(text + i + 1, "---", 3))
+				markers++;
+		} else {
+			col++;
+		}
+	}
+	if (first_is_marker)
+		markers++;
+	size_t doc = markers > 0 ? markers - (first_is_marker ? 1 : 0) : 0;
+	return err_set(e, SKIFF_EINVAL,
+		       "%s: document %zu, line %d: not valid UTF-8 (byte 0x%02X at column %zu)",
+		       (!name || !strcmp(name, "-")) ? "<stdin>" : name, doc, line,
+		       (unsigned char)text[bad], col);
+}
+
 int manifest_parse(const char *name, const char *text, size_t len, struct manifest *m,
 		   struct skiff_err *e)
 {
@@ -433,6 +493,9 @@ static int parse(const char *name, const char *text, size_t len, struct manifest
 		 bool verify, doc_cb cb, void *ctx, struct skiff_err *e)
 {
 	memset(m, 0, sizeof(*m));
+	int ur = check_utf8(name, text, len, e);
+	if (ur < 0)
+		return ur;
 	if (!name || strcmp(name, "-") == 0)
 		name = "<stdin>";
 	m->text = malloc(len + 1);

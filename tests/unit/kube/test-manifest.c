@@ -126,6 +126,22 @@ static void alias_bombs_are_refused(void **state)
 	strbuf_free(&sb);
 }
 
+static void invalid_utf8_is_refused(void **state)
+{
+	(void)state;
+	/* found by fuzz-manifest: libfyaml loops forever on "%\xed" */
+	struct manifest m;
+	struct skiff_err e = { 0 };
+	assert_true(manifest_parse("u.yaml", "%\xed", 2, &m, &e) < 0);
+	assert_non_null(strstr(e.msg, "u.yaml: document 0, line 1: not valid UTF-8 (byte 0xED"));
+	const char *t = "a: 1\n---\nb: 2\n---\nc: \xc3\x28\n";
+	assert_true(manifest_parse("u.yaml", t, strlen(t), &m, &e) < 0);
+	assert_non_null(strstr(e.msg, "document 2, line 5"));
+	const char *ok = "a: \xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\n";
+	struct manifest m2 = parse_ok(ok);
+	manifest_free(&m2);
+}
+
 static void nesting_depth_is_limited(void **state)
 {
 	(void)state;
@@ -288,6 +304,7 @@ int main(void)
 		cmocka_unit_test(anchors_and_aliases_resolve),
 		cmocka_unit_test(errors_name_file_document_and_line),
 		cmocka_unit_test(nesting_depth_is_limited),
+		cmocka_unit_test(invalid_utf8_is_refused),
 		cmocka_unit_test(alias_bombs_are_refused),
 		cmocka_unit_test(emit_quotes_what_needs_quoting),
 		cmocka_unit_test(emit_blocks_and_nesting_like_kubectl),
