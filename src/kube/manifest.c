@@ -188,43 +188,78 @@ static json_t *resolve_plain(const char *s, size_t n)
 	return json_stringn(s, n);
 }
 
-/* The text of a scalar token through libfyaml's chunk iterator.
- * fy_token_get_text() leaks its chunk array in libfyaml 0.7.12 when a scalar
- * is assembled from many pieces (found by fuzz-manifest: a single-quoted
- * scalar full of '' escapes). Returns a heap string or NULL. */
-static char *token_text(struct fy_token *t, size_t *len)
+/* The value of a single-quoted scalar from its source text (between the
+ * quotes): '' is a quote, and line breaks fold as in flow scalars (spaces
+ * around a break dropped; one break = a space, n empty lines = n newlines).
+ * Done here because libfyaml 0.7.12 leaks memory in fy_token_get_text() on
+ * runs of '' and its chunk iterator returns one quote too many for them
+ * (both found by fuzz-manifest). Returns a heap string or NULL. */
+char *manifest_single_quoted(const char *src, size_t n, size_t *out_len)
 {
-	struct fy_token_iter *it = fy_token_iter_create(t);
-	if (!it)
-		return NULL;
 	struct strbuf sb = STRBUF_INIT;
-	const struct fy_iter_chunk *c = NULL;
-	int err = 0;
-	while ((c = fy_token_iter_chunk_next(it, c, &err)) != NULL)
-		strbuf_append(&sb, c->str, c->len);
-	fy_token_iter_destroy(it);
-	if (err || strbuf_failed(&sb)) {
+	size_t i = 0;
+	bool first = true;
+	size_t empties = 0;
+	while (i <= n) {
+		const char *nl = memchr(src + i, '\n', n - i);
+		size_t end = nl ? (size_t)(nl - src) : n;
+		size_t a = i, z = end;
+		if (z > a && src[z - 1] == '\r')
+			z--;
+		if (!first)
+			while (a < z && (src[a] == ' ' || src[a] == '\t'))
+				a++;
+		if (nl)
+			while (z > a && (src[z - 1] == ' ' || src[z - 1] == '\t'))
+				z--;
+		if (!first && a == z && nl) {
+			empties++;
+		} else {
+			if (!first) {
+				if (empties)
+					for (size_t k = 0; k < empties; k++)
+						strbuf_putc(&sb, '\n');
+				else
+					strbuf_putc(&sb, ' ');
+			}
+			empties = 0;
+			for (size_t k = a; k < z; k++) {
+				strbuf_putc(&sb, src[k]);
+				if (src[k] == '\'' && k + 1 < z && src[k + 1] == '\'')
+					k++;
+			}
+		}
+		first = false;
+		if (!nl)
+			break;
+		i = end + 1;
+	}
+	if (strbuf_failed(&sb)) {
 		strbuf_free(&sb);
 		return NULL;
 	}
-	*len = sb.len;
+	*out_len = sb.len;
 	if (!sb.buf)
 		return strdup("");
 	return strbuf_steal(&sb);
 }
 
-static json_t *scalar_value(struct fy_event *ev)
+static json_t *scalar_value(struct fy_event *ev, const char *text, size_t text_len)
 {
 	size_t len = 0;
 	enum fy_scalar_style st = fy_token_scalar_style(ev->scalar.value);
 	_cleanup_free_ char *own = NULL;
 	const char *s;
-	if (st == FYSS_PLAIN) {
-		s = fy_token_get_text(ev->scalar.value, &len);
-	} else {
-		s = own = token_text(ev->scalar.value, &len);
+	const struct fy_mark *ts = fy_token_start_mark(ev->scalar.value);
+	const struct fy_mark *te = fy_token_end_mark(ev->scalar.value);
+	if (st == FYSS_SINGLE_QUOTED && ts && te && ts->input_pos <= te->input_pos &&
+	    te->input_pos <= text_len) {
+		s = own = manifest_single_quoted(text + ts->input_pos,
+						 te->input_pos - ts->input_pos, &len);
 		if (!own)
 			return NULL;
+	} else {
+		s = fy_token_get_text(ev->scalar.value, &len);
 	}
 	if (!s) {
 		s = "";
@@ -609,7 +644,7 @@ static int parse(const char *name, const char *text, size_t len, struct manifest
 				cur.line = line;
 				root_event = true;
 			}
-			json_t *v = scalar_value(ev);
+			json_t *v = scalar_value(ev, m->text, len);
 			if (v && ev->scalar.anchor) {
 				_cleanup_free_ char *an = tok_dup(ev->scalar.anchor);
 				if (!an || anchor_add(&b, an, v) < 0) {
