@@ -803,7 +803,12 @@ int inject_document(const struct inject_config *cfg, json_t *doc, const char *wh
 		r = inject_template(cfg, js, "template", &o, w, warnings, e);
 		if (r < 0)
 			return r;
-		if (r == 1 && inject_metadata_artefact(jobj(jt, "metadata")) < 0)
+		if (r == 1 && !json_object_get(jt, "metadata")) {
+			static const char *const before_spec[] = { "spec", NULL };
+			if (manifest_obj_insert_before(jt, "metadata", json_object(), before_spec) < 0)
+				return err_set(e, SKIFF_ENOMEM, "out of memory");
+		}
+		if (r == 1 && inject_metadata_artefact(json_object_get(jt, "metadata")) < 0)
 			return err_set(e, SKIFF_ENOMEM, "out of memory");
 	} else {
 		return 0;
