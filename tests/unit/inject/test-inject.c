@@ -269,6 +269,32 @@ static void interception_none_has_no_init(void **state)
 	inject_config_free(c);
 }
 
+static void webhook_and_file_paths_agree(void **state)
+{
+	(void)state;
+	/* the webhook's inject_pod_json() and skiff inject's inject_document()
+	 * give the same pod (the file path adds the document's `status: {}`) */
+	struct inject_config *c = cfg_new(NULL);
+	char *p = pod("\"namespace\":\"ns\",\"annotations\":{\"traffic.sidecar.istio.io/excludeInboundPorts\":\"22\"}",
+		      "");
+	json_t *a = inject_ok(c, p, "ns");
+	json_t *b = json_loads(p, 0, NULL);
+	struct strbuf w = STRBUF_INIT;
+	struct skiff_err e = { 0 };
+	assert_int_equal(inject_document(c, b, "t", &w, &e), 1);
+	assert_true(json_equal(json_object_get(b, "status"), json_object()));
+	json_object_del(b, "status");
+	if (!json_equal(a, b)) {
+		char *da = json_dumps(a, JSON_COMPACT), *db = json_dumps(b, JSON_COMPACT);
+		fail_msg("webhook:\n%s\nfile:\n%s", da, db);
+	}
+	json_decref(a);
+	json_decref(b);
+	strbuf_free(&w);
+	free(p);
+	inject_config_free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -281,6 +307,7 @@ int main(void)
 		cmocka_unit_test(webhook_ignores_annotation_status_port),
 		cmocka_unit_test(istiod_environment),
 		cmocka_unit_test(interception_none_has_no_init),
+		cmocka_unit_test(webhook_and_file_paths_agree),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
