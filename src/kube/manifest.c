@@ -260,6 +260,11 @@ static json_t *scalar_value(struct fy_event *ev, const char *text, size_t text_l
 			return NULL;
 	} else {
 		s = fy_token_get_text(ev->scalar.value, &len);
+		/* libfyaml 0.7.12 gives "\0" for an empty block scalar that ends
+		 * the input with one newline ("k: |\n"); the input has no NUL
+		 * (check_utf8), so a NUL here is that bug: the value is "" */
+		if ((st == FYSS_LITERAL || st == FYSS_FOLDED) && s && len == 1 && s[0] == '\0')
+			len = 0;
 	}
 	if (!s) {
 		s = "";
@@ -447,7 +452,8 @@ static void check_src(struct manifest_doc *d, bool verify)
 	}
 }
 
-/* Offset of the first byte that is not valid UTF-8, or LEN. libfyaml 0.7.12
+/* Offset of the first byte that is not valid UTF-8 or is a control
+ * character YAML does not allow, or LEN. libfyaml 0.7.12
  * can loop forever on invalid UTF-8 in a directive (found by fuzz-manifest),
  * and drops such bytes elsewhere; YAML and JSON must be Unicode anyway. */
 static size_t utf8_bad(const unsigned char *s, size_t len)
@@ -456,6 +462,9 @@ static size_t utf8_bad(const unsigned char *s, size_t len)
 	while (i < len) {
 		unsigned c = s[i];
 		if (c < 0x80) {
+			/* YAML's printable set: no C0 controls but tab, LF, CR; no DEL */
+			if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7f)
+				return i;
 			i++;
 			continue;
 		}
@@ -502,7 +511,8 @@ static int check_utf8(const char *name, const char *text, size_t len, struct ski
 		markers++;
 	size_t doc = markers > 0 ? markers - (first_is_marker ? 1 : 0) : 0;
 	return err_set(e, SKIFF_EINVAL,
-		       "%s: document %zu, line %d: not valid UTF-8 (byte 0x%02X at column %zu)",
+		       "%s: document %zu, line %d: not valid UTF-8 or not printable "
+		       "(byte 0x%02X at column %zu)",
 		       (!name || !strcmp(name, "-")) ? "<stdin>" : name, doc, line,
 		       (unsigned char)text[bad], col);
 }

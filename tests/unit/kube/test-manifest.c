@@ -133,7 +133,7 @@ static void invalid_utf8_is_refused(void **state)
 	struct manifest m;
 	struct skiff_err e = { 0 };
 	assert_true(manifest_parse("u.yaml", "%\xed", 2, &m, &e) < 0);
-	assert_non_null(strstr(e.msg, "u.yaml: document 0, line 1: not valid UTF-8 (byte 0xED"));
+	assert_non_null(strstr(e.msg, "u.yaml: document 0, line 1: not valid UTF-8 or not printable (byte 0xED"));
 	const char *t = "a: 1\n---\nb: 2\n---\nc: \xc3\x28\n";
 	assert_true(manifest_parse("u.yaml", t, strlen(t), &m, &e) < 0);
 	assert_non_null(strstr(e.msg, "document 2, line 5"));
@@ -308,6 +308,27 @@ static void single_quoted_unescape_and_folding(void **state)
 	manifest_free(&m);
 }
 
+static void empty_block_scalar_at_the_end(void **state)
+{
+	(void)state;
+	/* found by fuzz-manifest: libfyaml reads "k: |\n" at the end as "\0" */
+	const char *cases[] = { "k: |\n", "k: >\n", "k: |+\n", "k: |\n---\n", "k: >-" };
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct manifest m = parse_ok(cases[i]);
+		const json_t *v = json_object_get(m.docs[0].root, "k");
+		if (json_string_length(v) != 0)
+			fail_msg("case %zu: length %zu", i, json_string_length(v));
+		manifest_free(&m);
+	}
+	struct manifest m;
+	struct skiff_err e = { 0 };
+	assert_true(manifest_parse("c.yaml", "a: \x01\n", 5, &m, &e) < 0);
+	assert_non_null(strstr(e.msg, "not printable (byte 0x01"));
+	assert_true(manifest_parse("c.yaml", "a: b\x7f\n", 6, &m, &e) < 0);
+	struct manifest ok = parse_ok("a: \"tab\there\"\r\nb: 1\r\n");
+	manifest_free(&ok);
+}
+
 static void insert_before_keeps_order(void **state)
 {
 	(void)state;
@@ -342,6 +363,7 @@ int main(void)
 		cmocka_unit_test(top_level_block_scalar_round_trips),
 		cmocka_unit_test(quoted_scalars_with_many_escapes),
 		cmocka_unit_test(single_quoted_unescape_and_folding),
+		cmocka_unit_test(empty_block_scalar_at_the_end),
 		cmocka_unit_test(insert_before_keeps_order),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
