@@ -705,7 +705,8 @@ static int inject_template(const struct inject_config *cfg, json_t *holder, cons
 	char *reason = NULL;
 	int r = inject_pod(cfg, tpl, owner, INJECT_PATH_KUBE_INJECT, &reason, warnings, e);
 	if (r == 0 && reason)
-		strbuf_printf(warnings, "%s: not injected: %s\n", where, reason);
+		if (warnings)
+			strbuf_printf(warnings, "%s: not injected: %s\n", where, reason);
 	free(reason);
 	if (r < 0)
 		return err_prefix(e, "%s: ", where);
@@ -772,7 +773,8 @@ int inject_document(const struct inject_config *cfg, json_t *doc, const char *wh
 		o.api_version = "v1";
 		r = inject_pod(cfg, doc, &o, INJECT_PATH_KUBE_INJECT, &reason, warnings, e);
 		if (r == 0 && reason)
-			strbuf_printf(warnings, "%s: not injected: %s\n", w, reason);
+			if (warnings)
+				strbuf_printf(warnings, "%s: not injected: %s\n", w, reason);
 		free(reason);
 		if (r < 0)
 			return err_prefix(e, "%s: ", w);

@@ -170,6 +170,13 @@ static void bad_input_is_an_error(void **state)
 	assert_true(inject_pod_json(c, p, strlen(p), NULL, &out, &skip, NULL, &e) < 0);
 	assert_non_null(strstr(e.msg, "proxy.istio.io/config"));
 	free(p);
+	/* warnings may be NULL (inject.h): an unknown named port must not crash */
+	const char *np = "{\"metadata\":{\"name\":\"p\"},\"spec\":{\"containers\":[{\"name\":\"a\","
+			 "\"readinessProbe\":{\"httpGet\":{\"port\":\"nosuch\"}}}]}}";
+	assert_int_equal(inject_pod_json(c, np, strlen(np), NULL, &out, &skip, NULL, &e), 0);
+	assert_non_null(out);
+	free(out);
+	out = NULL;
 	const char *nospec = "{\"metadata\":{}}";
 	assert_true(inject_pod_json(c, nospec, strlen(nospec), NULL, &out, &skip, NULL, &e) < 0);
 	assert_null(out);
