@@ -329,6 +329,24 @@ static void empty_block_scalar_at_the_end(void **state)
 	manifest_free(&ok);
 }
 
+static void copies_are_checked_as_written(void **state)
+{
+	(void)state;
+	/* found by fuzz-manifest: this text parses at the end of the input but
+	 * not once a newline follows, so it must not be copied verbatim */
+	const char *t = "l .:\n + er;.:\n +:\n:\n!ec0\t\t\tr\t0";
+	struct manifest m;
+	struct skiff_err e = { 0 };
+	if (manifest_parse("t", t, strlen(t), &m, &e) == 0) {
+		assert_null(m.docs[0].src);
+		manifest_free(&m);
+	}
+	/* an ordinary last document without a final newline is still copied */
+	struct manifest m2 = parse_ok("a: 1\nb: [x]");
+	assert_non_null(m2.docs[0].src);
+	manifest_free(&m2);
+}
+
 static void insert_before_keeps_order(void **state)
 {
 	(void)state;
@@ -364,6 +382,7 @@ int main(void)
 		cmocka_unit_test(quoted_scalars_with_many_escapes),
 		cmocka_unit_test(single_quoted_unescape_and_folding),
 		cmocka_unit_test(empty_block_scalar_at_the_end),
+		cmocka_unit_test(copies_are_checked_as_written),
 		cmocka_unit_test(insert_before_keeps_order),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
