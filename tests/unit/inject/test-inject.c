@@ -289,7 +289,9 @@ static void webhook_and_file_paths_agree(void **state)
 	struct strbuf w = STRBUF_INIT;
 	struct skiff_err e = { 0 };
 	assert_int_equal(inject_document(c, b, "t", &w, &e), 1);
-	assert_true(json_equal(json_object_get(b, "status"), json_object()));
+	json_t *empty = json_object();
+	assert_true(json_equal(json_object_get(b, "status"), empty));
+	json_decref(empty);
 	json_object_del(b, "status");
 	if (!json_equal(a, b)) {
 		char *da = json_dumps(a, JSON_COMPACT), *db = json_dumps(b, JSON_COMPACT);
