@@ -42,7 +42,8 @@ struct request {
 	struct strbuf body;
 	size_t seen;         /* bytes received, kept or not */
 	bool too_big;
-	bool is_inject;
+	unsigned early_status; /* answer decided from the headers, 0 = none */
+	const char *early;     /* its body (static text) */
 };
 
 static void log_mhd(void *cls, const char *fmt, va_list ap)
@@ -120,6 +121,48 @@ static bool is_json_type(const char *t)
 	return strncasecmp(t, "application/json", n) == 0 && (t[n] == '\0' || t[n] == ';' || t[n] == ' ');
 }
 
+/* Decide from the headers alone. Returns 0 to go on reading the body, or
+ * an HTTP status with `rq->early` set to the answer to send once the
+ * request is in (a response queued before the body is read would make
+ * libmicrohttpd close the connection). */
+static unsigned check_headers(struct webhook *w, struct MHD_Connection *c, const char *url,
+			      const char *method, struct request *rq)
+{
+	if (strcmp(url, "/healthz") == 0) {
+		if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
+			rq->early = "method not allowed\n";
+			return MHD_HTTP_METHOD_NOT_ALLOWED;
+		}
+		rq->early = "ok\n";
+		return MHD_HTTP_OK;
+	}
+	if (!admission_path_is_inject(url)) {
+		rq->early = "404 page not found\n";
+		return MHD_HTTP_NOT_FOUND;
+	}
+	if (strcmp(method, "POST") != 0) {
+		rq->early = "method not allowed: use POST\n";
+		return MHD_HTTP_METHOD_NOT_ALLOWED;
+	}
+	const char *type = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+	if (!is_json_type(type)) {
+		rq->early = "invalid Content-Type, want `application/json`\n";
+		return MHD_HTTP_UNSUPPORTED_MEDIA_TYPE;
+	}
+	(void)w;
+	return 0;
+}
+
+static enum MHD_Result refuse_size(struct MHD_Connection *c, struct webhook *w, const char *method,
+				   const char *url, unsigned long long n)
+{
+	char msg[160];
+	snprintf(msg, sizeof(msg), "AdmissionReview of %llu bytes is over the limit of %zu bytes\n",
+		 n, w->max_bytes);
+	log_warn("webhook: %s %s: refused: %.*s", method, url, (int)strlen(msg) - 1, msg);
+	return send_reply(c, MHD_HTTP_BAD_REQUEST, "text/plain; charset=utf-8", msg, strlen(msg), true);
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
 				  const char *method, const char *version, const char *upload,
 				  size_t *upload_size, void **req_cls)
@@ -130,67 +173,44 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 
 	if (!rq) {
 		/* First call: headers only. */
-		if (strcmp(url, "/healthz") == 0) {
-			if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
-				return send_text(c, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed\n");
-			return send_text(c, MHD_HTTP_OK, "ok\n");
-		}
-		if (!admission_path_is_inject(url))
-			return send_text(c, MHD_HTTP_NOT_FOUND, "404 page not found\n");
-		if (strcmp(method, "POST") != 0)
-			return send_text(c, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed: use POST\n");
-		const char *type = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-							       MHD_HTTP_HEADER_CONTENT_TYPE);
-		if (!is_json_type(type))
-			return send_text(c, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE,
-					 "invalid Content-Type, want `application/json`\n");
+		rq = calloc(1, sizeof(*rq));
+		if (!rq)
+			return MHD_NO;
+		*req_cls = rq;
+		rq->early_status = check_headers(w, c, url, method, rq);
+		if (rq->early_status)
+			return MHD_YES;
 		const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
 							     MHD_HTTP_HEADER_CONTENT_LENGTH);
 		if (cl) {
 			char *end;
 			errno = 0;
 			unsigned long long n = strtoull(cl, &end, 10);
-			if (errno == 0 && *end == '\0' && n > w->max_bytes) {
-				char msg[160];
-				snprintf(msg, sizeof(msg),
-					 "AdmissionReview of %llu bytes is over the limit of %zu bytes\n",
-					 n, w->max_bytes);
-				log_warn("webhook: %s %s: refused: %.*s", method, url,
-					 (int)strlen(msg) - 1, msg);
-				return send_reply(c, MHD_HTTP_BAD_REQUEST, "text/plain; charset=utf-8",
-						  msg, strlen(msg), true);
-			}
+			/* Refused before the body is read; the connection closes. */
+			if (errno == 0 && *end == '\0' && n > w->max_bytes)
+				return refuse_size(c, w, method, url, n);
 		}
-		rq = calloc(1, sizeof(*rq));
-		if (!rq)
-			return MHD_NO;
-		rq->is_inject = true;
-		*req_cls = rq;
 		return MHD_YES;
 	}
 
 	if (*upload_size) {
 		rq->seen += *upload_size;
-		if (!rq->too_big && rq->body.len + *upload_size > w->max_bytes) {
+		if (!rq->early_status && !rq->too_big && rq->body.len + *upload_size > w->max_bytes) {
 			rq->too_big = true;
 			strbuf_free(&rq->body);
 		}
-		if (!rq->too_big)
+		if (!rq->early_status && !rq->too_big)
 			strbuf_append(&rq->body, upload, *upload_size);
 		*upload_size = 0;
-		/* Do not drain an endless chunked body for ever. */
+		/* Do not drain an endless body for ever. */
 		return rq->seen > 4 * w->max_bytes ? MHD_NO : MHD_YES;
 	}
 
-	/* The whole body is in. */
-	if (rq->too_big) {
-		char msg[160];
-		snprintf(msg, sizeof(msg), "AdmissionReview of %zu bytes is over the limit of %zu bytes\n",
-			 rq->seen, w->max_bytes);
-		log_warn("webhook: %s %s: refused: body over the limit", method, url);
-		return send_reply(c, MHD_HTTP_BAD_REQUEST, "text/plain; charset=utf-8", msg,
-				  strlen(msg), true);
-	}
+	/* The whole request is in. */
+	if (rq->early_status)
+		return send_text(c, rq->early_status, rq->early);
+	if (rq->too_big)
+		return refuse_size(c, w, method, url, rq->seen);
 	if (strbuf_failed(&rq->body))
 		return send_text(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n");
 
@@ -201,7 +221,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	if (reply.status == 200)
 		log_info("webhook: %s", reply.summary ? reply.summary : "handled");
 	else
-		log_warn("webhook: %s %s: %u: %s", method, url, reply.status,
+		log_warn("webhook: %s %s: %d: %s", method, url, reply.status,
 			 reply.summary ? reply.summary : "");
 	enum MHD_Result r = reply.body
 		? send_reply(c, (unsigned)reply.status, reply.content_type, reply.body, reply.body_len, true)
@@ -234,11 +254,11 @@ static struct MHD_Daemon *start_daemon(struct webhook *w, const struct webhook_o
 	if (sa && sa->sa_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
 	return MHD_start_daemon(flags, o->port, NULL, NULL, on_request, w,
+		MHD_OPTION_EXTERNAL_LOGGER, log_mhd, w,
 		MHD_OPTION_HTTPS_CERT_CALLBACK2, on_certificate,
 		MHD_OPTION_HTTPS_PRIORITIES, WEBHOOK_TLS_PRIORITIES,
 		MHD_OPTION_NOTIFY_CONNECTION, on_connection, w,
 		MHD_OPTION_NOTIFY_COMPLETED, on_completed, w,
-		MHD_OPTION_EXTERNAL_LOGGER, log_mhd, w,
 		MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(o->threads ? o->threads : 2),
 		MHD_OPTION_CONNECTION_LIMIT, (unsigned)(o->max_connections ? o->max_connections : 256),
 		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)(o->timeout_seconds ? o->timeout_seconds : 30),
