@@ -248,7 +248,7 @@ static int op_add(json_t **root, const char *ptr, json_t *value)
 		*root = value;
 		return 0;
 	}
-	_cleanup_free_ char *name = t.s;
+	_cleanup_free_ __attribute__((unused)) char *owned = t.s; /* freed on return */
 	size_t i;
 	if (json_is_object(parent))
 		return json_object_setn_new(parent, t.s, t.len, value) == 0 ? 0 : -ENOMEM;
@@ -271,7 +271,7 @@ static int op_remove(json_t **root, const char *ptr)
 		return r;
 	if (!parent)
 		return -EINVAL; /* removing the whole document */
-	_cleanup_free_ char *name = t.s;
+	_cleanup_free_ __attribute__((unused)) char *owned = t.s; /* freed on return */
 	size_t i;
 	if (json_is_object(parent))
 		return json_object_deln(parent, t.s, t.len) == 0 ? 0 : -ENOENT;

@@ -46,6 +46,7 @@ struct request {
 	const char *early;     /* its body (static text) */
 };
 
+__attribute__((format(printf, 2, 0)))
 static void log_mhd(void *cls, const char *fmt, va_list ap)
 {
 	(void)cls;
