@@ -21,6 +21,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from conftest import run_skiff, skiff_bin_path  # noqa: E402
 
 PORT_RANGE = (35000, 39999)
+ROOT_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def free_port():
@@ -76,18 +77,19 @@ def install_pair(src, cert_path, key_path):
         os.rename(tmp, dst)
 
 
-def tls_context(cafile):
+def tls_context(cafile, check_hostname=True):
     ctx = ssl.create_default_context(cafile=cafile)
-    ctx.check_hostname = True
+    ctx.check_hostname = check_hostname
     return ctx
 
 
 class Webhook:
     """A running `skiff webhook` on 127.0.0.1."""
 
-    def __init__(self, tmp, cert, key, cafile, extra=(), env=None):
+    def __init__(self, tmp, cert, key, cafile, extra=(), env=None, check_hostname=True):
         self.port = free_port()
         self.cafile = cafile
+        self.check_hostname = check_hostname
         self.log_path = os.path.join(tmp, f"webhook-{self.port}.log")
         self.log = open(self.log_path, "w")
         full_env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
@@ -118,7 +120,7 @@ class Webhook:
 
     def connection(self, cafile=None):
         return http.client.HTTPSConnection("127.0.0.1", self.port, timeout=10,
-                                           context=tls_context(cafile or self.cafile))
+                                           context=tls_context(cafile or self.cafile, self.check_hostname))
 
     def request(self, method, path, body=None, headers=None, conn=None):
         own = conn is None
