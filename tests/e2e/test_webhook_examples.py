@@ -64,4 +64,4 @@ def test_cert_script_and_deployment_args(skiff_bin, tmp_path):
         assert r.returncode == 0, r.stderr
         assert r.stdout == "ok\n"
     finally:
-        assert w.stop() == 0
+        w.stop_clean()

@@ -37,7 +37,7 @@ def webhook(pki, skiff_bin):
     w = Webhook(pki["dir"], pki["cert"], pki["key"], pki["ca"][0],
                 extra=["--max-request-bytes", "65536"])
     yield w
-    w.stop()
+    w.stop_clean()
 
 
 def test_help(skiff_bin):
@@ -243,7 +243,7 @@ def test_connection_limit(pki, skiff_bin):
         time.sleep(0.2)
         assert w.request("GET", "/healthz")[0] == 200
     finally:
-        w.stop()
+        w.stop_clean()
 
 
 def peer_cert_der(port, cafile):
@@ -306,4 +306,4 @@ def test_certificate_rotation_without_restart(pki, skiff_bin, tmp_path):
         old.close()
         assert w.logs().count("serving certificate reloaded") >= 3
     finally:
-        w.stop()
+        w.stop_clean()

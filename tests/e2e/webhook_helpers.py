@@ -141,7 +141,8 @@ class Webhook:
         return self.request("POST", path, body, {"Content-Type": "application/json"}, conn)
 
     def logs(self):
-        self.log.flush()
+        if not self.log.closed:
+            self.log.flush()
         with open(self.log_path) as f:
             return f.read()
 
@@ -155,6 +156,14 @@ class Webhook:
                 self.proc.wait()
         self.log.close()
         return self.proc.returncode
+
+    def stop_clean(self):
+        """Stop with SIGTERM; the exit must be 0 and the log free of
+        sanitizer reports (when SKIFF_BIN is the ASan build)."""
+        rc = self.stop()
+        logs = self.logs()
+        assert "Sanitizer" not in logs and "runtime error" not in logs, logs[-4000:]
+        assert rc == 0, f"webhook exited {rc}: {logs[-2000:]}"
 
 
 def pod_from_deployment(doc):
