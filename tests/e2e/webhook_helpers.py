@@ -166,12 +166,39 @@ class Webhook:
         assert rc == 0, f"webhook exited {rc}: {logs[-2000:]}"
 
 
-def pod_from_deployment(doc):
-    """Istio's webhook test converts each input's pod template to a Pod."""
+RS_HASH = "7d9c5b8f4c"
+CONTROLLER_FIELDS = ("generateName", "ownerReferences")
+
+
+def pod_from_deployment(doc, controlled=True):
+    """Istio's webhook test converts each input's pod template to a Pod.
+    With `controlled`, the Pod is shaped as the ReplicaSet controller of
+    the Deployment creates it (generateName, pod-template-hash label, a
+    controller ownerReference), so the injector can name the workload as
+    kube-inject does from the Deployment (ISTIO_META_WORKLOAD_NAME/OWNER)."""
     tmpl = doc["spec"]["template"]
-    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": copy.deepcopy(tmpl.get("metadata") or {}),
-           "spec": copy.deepcopy(tmpl["spec"])}
+    meta = copy.deepcopy(tmpl.get("metadata") or {})
+    if controlled and doc.get("kind") == "Deployment":
+        name = doc["metadata"]["name"]
+        meta["generateName"] = f"{name}-{RS_HASH}-"
+        meta.setdefault("labels", {})["pod-template-hash"] = RS_HASH
+        meta["ownerReferences"] = [{
+            "apiVersion": "apps/v1", "kind": "ReplicaSet", "name": f"{name}-{RS_HASH}",
+            "uid": "5f0a4a3e-0b6c-4a43-9d0e-3f1c2b7d9a11", "controller": True,
+            "blockOwnerDeletion": True}]
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": copy.deepcopy(tmpl["spec"])}
     return pod
+
+
+def without_controller_fields(meta):
+    """The metadata a controlled pod has that its template had not."""
+    meta = copy.deepcopy(meta)
+    for k in CONTROLLER_FIELDS:
+        meta.pop(k, None)
+    labels = meta.get("labels") or {}
+    if labels.get("pod-template-hash") == RS_HASH:
+        del labels["pod-template-hash"]
+    return meta
 
 
 def review_for(obj, api="admission.k8s.io/v1", namespace="default", operation="CREATE",
