@@ -15,6 +15,7 @@
 #include "commands.h"
 #include "inject/admission.h"
 #include "inject/inject.h"
+#include "inject/inject_internal.h"
 #include "inject/webhook.h"
 
 static void usage(FILE *out)
@@ -34,6 +35,12 @@ static void usage(FILE *out)
 	      "  --address IP             listen on this address only (default: every address)\n"
 	      "  --meshConfigFile FILE    Istio mesh config (as `skiff inject`)\n"
 	      "  --valuesFile FILE        Istio injector values (as `skiff inject`)\n"
+	      "  --injectConfigFile FILE  injector config; only `policy` is read\n"
+	      "  --revision, --status-port, --proxy-image, --hub, --tag,\n"
+	      "  --interception-mode, --include-ip-ranges, --exclude-ip-ranges,\n"
+	      "  --include-inbound-ports, --exclude-inbound-ports,\n"
+	      "  --include-outbound-ports, --exclude-outbound-ports,\n"
+	      "  --rewrite-app-probers    injection settings, as for `skiff inject`\n"
 	      "  --max-request-bytes N    largest AdmissionReview accepted (default 6291456)\n"
 	      "  --max-connections N      concurrent connections (default 256)\n"
 	      "  --threads N              worker threads (default 2)\n"
@@ -82,15 +89,27 @@ static int parse_level(const char *s, enum log_level *out)
 	return -EINVAL;
 }
 
+/* Injection settings taken by name, as `skiff inject` takes them. */
+static const char *const setters[] = {
+	"revision", "status-port", "proxy-image", "hub", "tag", "interception-mode",
+	"include-ip-ranges", "exclude-ip-ranges", "include-inbound-ports",
+	"exclude-inbound-ports", "include-outbound-ports", "exclude-outbound-ports",
+	"rewrite-app-probers",
+};
+#define N_SETTERS (sizeof(setters) / sizeof(setters[0]))
+#define MAX_SETS 64
+
 enum {
-	OPT_CERT = 1000, OPT_KEY, OPT_PORT, OPT_ADDRESS, OPT_MESH, OPT_VALUES, OPT_MAX_BYTES,
+	OPT_SET = 500, /* + index into setters */
+	OPT_CERT = 1000, OPT_INJECT_CFG, OPT_KEY, OPT_PORT, OPT_ADDRESS, OPT_MESH, OPT_VALUES, OPT_MAX_BYTES,
 	OPT_MAX_CONNS, OPT_THREADS, OPT_TIMEOUT, OPT_LOG,
 };
 
 int cmd_webhook(int argc, char **argv, char **envp)
 {
-	static const struct option longopts[] = {
+	struct option longopts[32] = {
 		{ "tls-cert", required_argument, NULL, OPT_CERT },
+		{ "injectConfigFile", required_argument, NULL, OPT_INJECT_CFG },
 		{ "tls-key", required_argument, NULL, OPT_KEY },
 		{ "port", required_argument, NULL, OPT_PORT },
 		{ "address", required_argument, NULL, OPT_ADDRESS },
@@ -102,8 +121,16 @@ int cmd_webhook(int argc, char **argv, char **envp)
 		{ "connection-timeout", required_argument, NULL, OPT_TIMEOUT },
 		{ "log_output_level", required_argument, NULL, OPT_LOG },
 		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
 	};
+	size_t nopt = 0;
+	while (longopts[nopt].name)
+		nopt++;
+	for (size_t i = 0; i < N_SETTERS; i++)
+		longopts[nopt++] = (struct option){ setters[i], required_argument, NULL, OPT_SET + (int)i };
+	longopts[nopt] = (struct option){ NULL, 0, NULL, 0 };
+	const char *set_name[MAX_SETS], *set_val[MAX_SETS];
+	size_t n_set = 0;
+	const char *inject_cfg = NULL;
 	struct webhook_options o = { .port = 9443 };
 	const char *mesh = NULL, *values = NULL;
 	int64_t v;
@@ -118,6 +145,7 @@ int cmd_webhook(int argc, char **argv, char **envp)
 		case OPT_ADDRESS: o.address = optarg; break;
 		case OPT_MESH: mesh = optarg; break;
 		case OPT_VALUES: values = optarg; break;
+		case OPT_INJECT_CFG: inject_cfg = optarg; break;
 		case OPT_PORT:
 			if (parse_uint_flag("--port", optarg, 1, 65535, &v) < 0)
 				return 1;
@@ -153,6 +181,14 @@ int cmd_webhook(int argc, char **argv, char **envp)
 		case 'h':
 			usage(stdout);
 			return 0;
+		case OPT_SET ... OPT_SET + (int)N_SETTERS - 1:
+			if (n_set >= MAX_SETS) {
+				fprintf(stderr, "skiff webhook: too many settings\n");
+				return 1;
+			}
+			set_name[n_set] = setters[c - OPT_SET];
+			set_val[n_set++] = optarg;
+			break;
 		case ':':
 			fprintf(stderr, "skiff webhook: %s needs a value\n", argv[optind - 1]);
 			return 1;
@@ -173,8 +209,18 @@ int cmd_webhook(int argc, char **argv, char **envp)
 
 	struct skiff_err e = { 0 };
 	struct inject_config *cfg = NULL;
-	if (inject_config_new(mesh, values, envp, &cfg, &e) < 0) {
+	struct strbuf warnings = STRBUF_INIT;
+	int cr = inject_config_new(mesh, values, envp, &cfg, &e);
+	if (cr == 0 && inject_cfg)
+		cr = inject_config_load_inject_config(cfg, inject_cfg, &warnings, &e);
+	for (size_t i = 0; cr == 0 && i < n_set; i++)
+		cr = inject_config_set(cfg, set_name[i], set_val[i], &e);
+	if (warnings.len)
+		log_warn("webhook: %s", strbuf_str(&warnings));
+	strbuf_free(&warnings);
+	if (cr < 0) {
 		fprintf(stderr, "skiff webhook: %s\n", e.msg);
+		inject_config_free(cfg);
 		return e.exit_code ? e.exit_code : 1;
 	}
 

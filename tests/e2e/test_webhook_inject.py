@@ -63,11 +63,12 @@ def pki(tmp_path_factory):
 _hooks = {}
 
 
-def webhook_for(pki, env):
-    """One webhook process per istiod environment, shared by the module."""
-    key = tuple(sorted(env.items()))
+def webhook_for(pki, env, flags=()):
+    """One webhook process per istiod environment and flags, shared by the module."""
+    key = (tuple(sorted(env.items())), tuple(flags))
     if key not in _hooks:
-        _hooks[key] = Webhook(pki["dir"], pki["cert"], pki["key"], pki["ca"], env=env)
+        _hooks[key] = Webhook(pki["dir"], pki["cert"], pki["key"], pki["ca"], env=env,
+                              extra=list(flags))
     return _hooks[key]
 
 
@@ -257,3 +258,32 @@ def test_workload_from_owner_and_request_namespace(core_available, pki, controll
     env = {e["name"]: e.get("value") for e in
            [c for c in patched["spec"]["containers"] if c["name"] == "istio-proxy"][0]["env"]}
     assert (env["ISTIO_META_WORKLOAD_NAME"], env["ISTIO_META_OWNER"]) == owner
+
+
+@pytest.mark.parametrize("flags", [
+    ["--status-port", "15099"],
+    ["--interception-mode", "TPROXY", "--exclude-inbound-ports", "22"],
+    ["--rewrite-app-probers", "false"],
+    ["--hub", "registry.example/istio", "--tag", "1.13.0"],
+], ids=lambda f: " ".join(f))
+def test_injection_flags_as_kube_inject(core_available, pki, flags):
+    """The webhook takes `skiff inject`'s injection settings and gives the
+    same pod with them."""
+    path = os.path.join(VECTORS, "hello-probes.yaml")
+    pod = pod_from_deployment(load_deployment(path))
+    patched = apply_patch(pod, patch_ops(inject_via_webhook(webhook_for(pki, {}, flags), pod, APIS[0])))
+    expected = kube_inject_template(path, extra_args=flags)
+    same_pod(patched, expected)
+    assert expected != kube_inject_template(path)  # the flag did change something
+
+
+def test_bad_injection_settings(skiff_bin, pki, tmp_path):
+    base = ["webhook", "--tls-cert", pki["cert"], "--tls-key", pki["key"], "--port", "35998"]
+    r = run_skiff(base + ["--status-port", "abc"])
+    assert r.returncode == 1 and "--status-port" in r.stderr and "abc" in r.stderr, r.stderr
+    r = run_skiff(base + ["--meshConfigFile", str(tmp_path / "none.yaml")])
+    assert r.returncode == 1 and "--meshConfigFile" in r.stderr, r.stderr
+    bad = tmp_path / "values.yaml"
+    bad.write_text("global: [unclosed\n")
+    r = run_skiff(base + ["--valuesFile", str(bad)])
+    assert r.returncode == 1 and "values.yaml" in r.stderr, r.stderr
