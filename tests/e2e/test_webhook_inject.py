@@ -287,3 +287,36 @@ def test_bad_injection_settings(skiff_bin, pki, tmp_path):
     bad.write_text("global: [unclosed\n")
     r = run_skiff(base + ["--valuesFile", str(bad)])
     assert r.returncode == 1 and "values.yaml" in r.stderr, r.stderr
+
+
+def test_concurrent_reviews(core_available, pki):
+    """Reviews in parallel on keep-alive connections (the pool runs the core
+    on two threads): every answer is the one its own pod gets alone."""
+    import threading
+    names = ["hello-probes.yaml", "two_container.yaml", "tcp-probes.yaml", "startup_only.yaml"]
+    pods = [pod_from_deployment(load_deployment(os.path.join(VECTORS, n))) for n in names]
+    w = webhook_for(pki, {})
+    alone = [apply_patch(p, patch_ops(inject_via_webhook(w, p, APIS[0]))) for p in pods]
+    failures = []
+
+    def client(k):
+        conn = w.connection()
+        try:
+            for i in range(15):
+                j = (k + i) % len(pods)
+                review = review_for(pods[j], api=APIS[i % 2])
+                status, _, body = w.post_review(review, conn=conn)
+                resp = decode_response(body, review)
+                if status != 200 or apply_patch(pods[j], patch_ops(resp)) != alone[j]:
+                    failures.append((k, i, names[j]))
+        except Exception as exc:  # noqa: BLE001
+            failures.append(repr(exc))
+        finally:
+            conn.close()
+
+    threads = [threading.Thread(target=client, args=(k,)) for k in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not failures, failures[:5]
