@@ -307,3 +307,13 @@ def test_certificate_rotation_without_restart(pki, skiff_bin, tmp_path):
         assert w.logs().count("serving certificate reloaded") >= 3
     finally:
         w.stop_clean()
+
+
+def test_api_server_timeout_query(webhook):
+    """The API server calls webhooks as POST /inject?timeout=10s."""
+    review = review_for({"kind": "ConfigMap"}, kind={"group": "", "version": "v1", "kind": "ConfigMap"})
+    status, _, data = webhook.post_review(review, path="/inject?timeout=10s")
+    assert status == 200
+    assert decode_response(data, review)["allowed"] is True
+    status, _, data = webhook.post_review(review, path="/inject/cluster/c1/net/n1?timeout=30s")
+    assert status == 200
