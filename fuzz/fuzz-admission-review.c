@@ -2,7 +2,12 @@
  * generation, the two parsers of outside input in `skiff webhook`.
  *
  * The first byte picks the mode:
- *   even  the rest is an HTTP body (bit 1 set: posted to /inject/cluster/c1/net/n1): the whole review handling runs with the
+ *   even  the rest is an HTTP body (bit 1 set: posted to /inject/cluster/c1/net/n1;
+ *         bit 2 set: injected by the real core, else by a stand-in that
+ *         changes the pod the way the core does in shape, so the webhook's
+ *         own code is fuzzed apart from the core's parsers, which have
+ *         their harness in fuzz-manifest; SKIFF_FUZZ_CORE=0 in the
+ *         environment keeps to the stand-in): the whole review handling runs with the
  *         real injection core (default configuration), and the answer must
  *         be a well-formed reply (200 with a JSON review, or 4xx/5xx text);
  *         a patch in the answer must apply to the request's object
@@ -23,6 +28,70 @@ static int inject_adapter(void *ctx, const char *pod_json, size_t len, const cha
 			  struct skiff_err *e)
 {
 	return inject_pod_json(ctx, pod_json, len, ns, out_json, skip_reason, warnings, e);
+}
+
+/* The stand-in: an annotation, an init container, istio-proxy appended
+ * with env, the first container's probes moved to the status port; skips
+ * pods labelled skip=1 and fails on the annotation fail=1. */
+static int fake_inject(void *ctx, const char *pod_json, size_t len, const char *ns,
+		       char **out_json, char **skip_reason, struct strbuf *warnings,
+		       struct skiff_err *e)
+{
+	(void)ctx;
+	(void)ns;
+	*out_json = NULL;
+	*skip_reason = NULL;
+	json_error_t err;
+	json_t *pod = json_loadb(pod_json, len, 0, &err);
+	if (!pod)
+		return err_set(e, SKIFF_EINVAL, "pod: %s", err.text);
+	json_t *meta = json_object_get(pod, "metadata");
+	if (json_is_string(json_object_get(json_object_get(meta, "labels"), "skip"))) {
+		json_decref(pod);
+		*skip_reason = strdup("labelled skip");
+		return 0;
+	}
+	if (json_object_get(json_object_get(meta, "annotations"), "fail")) {
+		json_decref(pod);
+		return err_set(e, SKIFF_EINVAL, "annotation fail");
+	}
+	strbuf_puts(warnings, "stand-in injector");
+	if (!json_is_object(meta)) {
+		meta = json_object();
+		json_object_set_new(pod, "metadata", meta);
+	}
+	json_t *ann = json_object_get(meta, "annotations");
+	if (!json_is_object(ann)) {
+		ann = json_object();
+		json_object_set_new(meta, "annotations", ann);
+	}
+	json_object_set_new(ann, "sidecar.istio.io/status", json_string("{\"initContainers\":[\"istio-init\"]}"));
+	json_t *spec = json_object_get(pod, "spec");
+	if (!json_is_object(spec)) {
+		spec = json_object();
+		json_object_set_new(pod, "spec", spec);
+	}
+	json_t *inits = json_object_get(spec, "initContainers");
+	if (!json_is_array(inits)) {
+		inits = json_array();
+		json_object_set_new(spec, "initContainers", inits);
+	}
+	json_array_append_new(inits, json_pack("{s:s,s:[s,s]}", "name", "istio-init", "args", "-p", "15001"));
+	json_t *cs = json_object_get(spec, "containers");
+	if (!json_is_array(cs)) {
+		cs = json_array();
+		json_object_set_new(spec, "containers", cs);
+	}
+	json_t *first = json_array_get(cs, 0);
+	json_t *probe = json_object_get(first, "readinessProbe");
+	if (json_is_object(probe))
+		json_object_set_new(probe, "httpGet", json_pack("{s:s,s:i}", "path", "/app-health/x/readyz", "port", 15020));
+	json_array_append_new(cs, json_pack("{s:s,s:[{s:s,s:s},{s:s,s:s}]}", "name", "istio-proxy", "env",
+					    "name", "ISTIO_META_CLUSTER_ID", "value", "Kubernetes",
+					    "name", "ISTIO_KUBE_APP_PROBERS", "value", "{}"));
+	*out_json = json_dumps(pod, JSON_COMPACT);
+	json_decref(pod);
+	return *out_json ? 0 : err_set(e, SKIFF_ENOMEM, "out of memory");
 }
 
 static int b64v(char c)
@@ -93,7 +162,7 @@ static void check_reply(const char *body, size_t len, const struct admission_rep
 	json_decref(resp);
 }
 
-static void fuzz_review(const uint8_t *data, size_t size, bool cluster_path)
+static void fuzz_review(const uint8_t *data, size_t size, bool cluster_path, bool real_core)
 {
 	static struct inject_config *cfg;
 	if (!cfg) {
@@ -104,7 +173,8 @@ static void fuzz_review(const uint8_t *data, size_t size, bool cluster_path)
 			abort();
 		}
 	}
-	struct admission_handler h = { .inject = inject_adapter, .ctx = cfg, .max_bytes = 1 << 20 };
+	struct admission_handler h = { .inject = real_core ? inject_adapter : fake_inject, .ctx = cfg,
+				       .max_bytes = 1 << 20 };
 	struct admission_reply r;
 	const char *path = cluster_path ? "/inject/cluster/c1/net/n1" : "/inject";
 	admission_handle(&h, path, (const char *)data, size, &r);
@@ -146,7 +216,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	if (data[0] & 1)
 		fuzz_diff(data + 1, size - 1);
-	else
-		fuzz_review(data + 1, size - 1, data[0] & 2);
+	else {
+		const char *core = getenv("SKIFF_FUZZ_CORE");
+		bool real = (data[0] & 4) && !(core && strcmp(core, "0") == 0);
+		fuzz_review(data + 1, size - 1, data[0] & 2, real);
+	}
 	return 0;
 }
