@@ -10,6 +10,7 @@ It speaks keep-alive unless the request says Connection: close. With
 """
 import os
 import random
+import shutil
 import signal
 import socket
 import ssl
@@ -208,6 +209,8 @@ class Agent:
         raise RuntimeError("agent did not start: " + self.output())
 
     def output(self):
+        if getattr(self, "_final_output", None) is not None:
+            return self._final_output
         with open(self.log_path) as f:
             return f.read()
 
@@ -224,7 +227,11 @@ class Agent:
             self.proc.wait()
             return None
         finally:
-            self.log.close()
+            if not self.log.closed:
+                self.log.close()
+                with open(self.log_path) as f:
+                    self._final_output = f.read()
+                shutil.rmtree(self.cwd, ignore_errors=True)
 
 
 def _json(obj):
