@@ -6,15 +6,14 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "agent/config.h"
 #include "agent/server.h"
 #include "base/log.h"
 #include "commands.h"
-#ifdef SKIFF_AGENT_HAVE_READY_METRICS
 #include "agent/metrics.h"
 #include "agent/ready.h"
-#endif
 
 static void log_lines(enum log_level level, const char *text)
 {
@@ -56,7 +55,6 @@ int cmd_agent(int argc, char **argv, char **envp)
 		 cfg.ipv6 ? "::6" : "127.0.0.6", cfg.ipv6 ? " (IPv6 mode)" : "");
 
 	struct agent_handlers h = { 0 };
-#ifdef SKIFF_AGENT_HAVE_READY_METRICS
 	if (agent_metrics_new(envp, cfg.status_port, &h.metrics, &e) < 0 ||
 	    agent_ready_new(envp, cfg.admin_port, cfg.ipv6, h.metrics, &h.ready, &e) < 0) {
 		fprintf(stderr, "skiff agent: %s\n", e.msg);
@@ -64,7 +62,15 @@ int cmd_agent(int argc, char **argv, char **envp)
 		agent_config_free(&cfg);
 		return 1;
 	}
-#endif
+	/* Room for --max-connections plus probe sockets. */
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+		rlim_t want = (rlim_t)cfg.max_connections + (rlim_t)cfg.max_workers * 2 + 64;
+		if (rl.rlim_cur < want) {
+			rl.rlim_cur = want < rl.rlim_max ? want : rl.rlim_max;
+			setrlimit(RLIMIT_NOFILE, &rl);
+		}
+	}
 	signal(SIGPIPE, SIG_IGN);
 	sigset_t set;
 	sigemptyset(&set);
@@ -86,10 +92,8 @@ int cmd_agent(int argc, char **argv, char **envp)
 			status = 1;
 		}
 	}
-#ifdef SKIFF_AGENT_HAVE_READY_METRICS
 	agent_ready_free(h.ready);
 	agent_metrics_free(h.metrics);
-#endif
 	agent_config_free(&cfg);
 	return status;
 }

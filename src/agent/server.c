@@ -37,18 +37,14 @@
 #include "probe/net.h"
 #include "probe/tcp.h"
 #include "probe/tls.h"
-#ifdef SKIFF_AGENT_HAVE_READY_METRICS
 #include "agent/metrics.h"
 #include "agent/ready.h"
-#endif
-#ifdef SKIFF_PROBE_HAVE_GRPC
 #include "probe/grpc.h"
-#endif
 
 #define HEAD_TIMEOUT_MS 30000
 #define IDLE_TIMEOUT_MS 120000
 #define LINGER_TIMEOUT_MS 500  /* wait for the client's FIN, then send ours */
-#define SWEEP_MS 250
+#define SWEEP_MS 100
 #define WRITE_TIMEOUT_MS 10000
 #define WORKER_IDLE_MS 30000
 #define WORKERS_KEPT 2
@@ -62,6 +58,8 @@ struct conn {
 	bool loopback;
 	bool partial;        /* some bytes of a head are buffered */
 	bool fin_sent;       /* C_LINGER: we gave up waiting and sent FIN */
+	bool in_epoll;       /* registered (EPOLL_CTL_ADD done) */
+	bool doomed;         /* shut down by the sweep; its owner closes it */
 	char *buf;
 	size_t len, cap;
 	long long discard;   /* request body bytes still to drop */
@@ -102,7 +100,8 @@ static void conn_free_locked(struct srv *s, struct conn *c, bool abortive)
 	if (c->next)
 		c->next->prev = c->prev;
 	s->nconn--;
-	epoll_ctl(s->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+	if (c->in_epoll)
+		epoll_ctl(s->epfd, EPOLL_CTL_DEL, c->fd, NULL);
 	probe_net_close(c->fd, abortive);
 	free(c->buf);
 	free(c);
@@ -115,13 +114,33 @@ static void conn_close(struct srv *s, struct conn *c, bool abortive)
 	pthread_mutex_unlock(&s->list_lock);
 }
 
+/* A connection that has had its last answer: it is not armed in epoll;
+ * the periodic sweep closes it once the client has closed (so the agent's
+ * end is the passive one and leaves no TIME_WAIT), batching what would
+ * otherwise be one more wake-up per kubelet probe. */
+static void conn_park(struct conn *c)
+{
+	atomic_store(&c->since, probe_now_ms());
+	atomic_store(&c->state, C_LINGER);
+}
+
+/* (Re-)arm c for its next event; the caller gives up ownership. */
+static void conn_rearm(struct srv *s, struct conn *c)
+{
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP | EPOLLONESHOT, .data.ptr = c };
+	bool was = c->in_epoll;
+	c->in_epoll = true;
+	if (epoll_ctl(s->epfd, was ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, c->fd, &ev) < 0) {
+		c->in_epoll = was;
+		conn_close(s, c, true);
+	}
+}
+
 static void conn_arm(struct srv *s, struct conn *c, int state)
 {
 	atomic_store(&c->since, probe_now_ms());
 	atomic_store(&c->state, state);
-	struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP | EPOLLONESHOT, .data.ptr = c };
-	if (epoll_ctl(s->epfd, EPOLL_CTL_MOD, c->fd, &ev) < 0)
-		conn_close(s, c, true);
+	conn_rearm(s, c);
 }
 
 /* Write all of a response, bounded in time (the fd is non-blocking). */
@@ -204,7 +223,6 @@ static void run_probe(const struct handler_ctx *hc, const struct agent_request *
 		probe_tcp_run(hc->ep, p->tcp_socket->port.number, deadline, out);
 		break;
 	case PROBER_GRPC: {
-#ifdef SKIFF_PROBE_HAVE_GRPC
 		struct probe_endpoint ep = *hc->ep;
 		int32_t port = p->grpc->port;
 		if (port <= 0 || port > 65535) {
@@ -218,9 +236,6 @@ static void run_probe(const struct handler_ctx *hc, const struct agent_request *
 		if (ua)
 			snprintf(uabuf, sizeof(uabuf), "%.*s", (int)ua->value_len, ua->value);
 		probe_grpc_run(&ep, p->grpc->service, ua ? uabuf : NULL, deadline, out);
-#else
-		snprintf(out->reason, sizeof(out->reason), "gRPC prober not built in");
-#endif
 		break;
 	}
 	}
@@ -272,14 +287,10 @@ static int handle(const struct handler_ctx *hc, char *buf, size_t len, bool loop
 	}
 	case ROUTE_READY: {
 		struct agent_response r = { .status = 200 };
-#ifdef SKIFF_AGENT_HAVE_READY_METRICS
 		if (hc->h && hc->h->ready)
 			agent_ready_check(hc->h->ready, hc->draining, &r);
 		else
 			r.status = hc->draining ? 503 : 200;
-#else
-		r.status = hc->draining ? 503 : 200; /* no Envoy check built in */
-#endif
 		agent_resp_to_wire(rq, &r, close, out);
 		agent_response_free(&r);
 		break;
@@ -287,7 +298,6 @@ static int handle(const struct handler_ctx *hc, char *buf, size_t len, bool loop
 	case ROUTE_METRICS: {
 		struct agent_response r = { .status = 200,
 					    .content_type = "text/plain; version=0.0.4; charset=utf-8" };
-#ifdef SKIFF_AGENT_HAVE_READY_METRICS
 		if (hc->h && hc->h->metrics) {
 			const struct probe_kv *a = agent_request_header(rq, "Accept");
 			const struct probe_kv *u = agent_request_header(rq, "User-Agent");
@@ -299,7 +309,6 @@ static int handle(const struct handler_ctx *hc, char *buf, size_t len, bool loop
 			agent_metrics_scrape(hc->h->metrics, a ? ab : NULL, u ? ub : NULL,
 					     t ? tb : NULL, &r);
 		}
-#endif
 		agent_resp_to_wire(rq, &r, close, out);
 		agent_response_free(&r);
 		break;
@@ -360,7 +369,7 @@ static void process(struct srv *s, struct conn *c)
 			shutdown(c->fd, SHUT_WR);
 			c->fin_sent = true;
 			c->len = 0;
-			conn_arm(s, c, C_LINGER);
+			conn_park(c);
 			return;
 		}
 		/* drop the head and whatever of the body is already buffered */
@@ -373,7 +382,7 @@ static void process(struct srv *s, struct conn *c)
 		c->len -= used;
 		if (!keep) {
 			/* Let the client close first: no TIME_WAIT on our side. */
-			conn_arm(s, c, C_LINGER);
+			conn_park(c);
 			return;
 		}
 		if (c->len && head_end(c->buf, c->len))
@@ -399,7 +408,7 @@ static void refuse_431(struct srv *s, struct conn *c)
 	shutdown(c->fd, SHUT_WR);
 	c->fin_sent = true;
 	c->len = 0;
-	conn_arm(s, c, C_LINGER);
+	conn_park(c);
 }
 
 static void spawn_worker(struct srv *s);
@@ -413,17 +422,6 @@ static void keep_a_follower(struct srv *s)
 
 static void on_conn_event(struct srv *s, struct conn *c)
 {
-	int state = atomic_load(&c->state);
-	if (state == C_LINGER) {
-		char junk[512];
-		ssize_t r = recv(c->fd, junk, sizeof(junk), 0);
-		if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) {
-			conn_close(s, c, r != 0); /* the client closed first */
-			return;
-		}
-		conn_arm(s, c, C_LINGER);
-		return;
-	}
 	for (;;) {
 		if (c->cap - c->len < 512) {
 			size_t ncap = c->cap ? c->cap * 2 : 1024;
@@ -486,9 +484,21 @@ static void on_conn_event(struct srv *s, struct conn *c)
 		c->buf = NULL;
 		c->cap = 0;
 	}
-	struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP | EPOLLONESHOT, .data.ptr = c };
-	if (epoll_ctl(s->epfd, EPOLL_CTL_MOD, c->fd, &ev) < 0)
-		conn_close(s, c, true);
+	conn_rearm(s, c);
+}
+
+/* End a connection another thread may be about to receive an event for:
+ * shut it down (with RST) so that its next event, delivered to exactly one
+ * thread, sees the end and frees it there. Parked (C_LINGER) connections
+ * are never armed, so the caller may free those directly. */
+static void conn_doom_locked(struct conn *c)
+{
+	if (c->doomed)
+		return;
+	c->doomed = true;
+	struct linger l = { .l_onoff = 1, .l_linger = 0 };
+	setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
+	shutdown(c->fd, SHUT_RDWR);
 }
 
 /* Drop the connection idle the longest to admit a new one. */
@@ -496,17 +506,26 @@ static void evict_one_locked(struct srv *s)
 {
 	struct conn *victim = NULL;
 	for (struct conn *c = s->head; c; c = c->next) {
-		if (atomic_load(&c->state) == C_BUSY)
+		if (atomic_load(&c->state) == C_BUSY || c->doomed)
 			continue;
 		if (!victim || atomic_load(&c->since) <= atomic_load(&victim->since))
 			victim = c;
 	}
-	if (victim)
+	if (!victim)
+		return;
+	if (atomic_load(&victim->state) == C_LINGER)
 		conn_free_locked(s, victim, true);
+	else
+		conn_doom_locked(victim);
 }
 
+/* Accept what is pending. With TCP_DEFER_ACCEPT a connection is only
+ * reported once its first bytes are there, so this thread serves the first
+ * new connection itself (no second wake-up); any others are armed for the
+ * follower threads. */
 static void accept_all(struct srv *s)
 {
+	struct conn *mine = NULL;
 	for (;;) {
 		struct sockaddr_storage peer;
 		socklen_t pl = sizeof(peer);
@@ -535,13 +554,23 @@ static void accept_all(struct srv *s)
 			s->head->prev = c;
 		s->head = c;
 		s->nconn++;
-		struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP | EPOLLONESHOT, .data.ptr = c };
-		if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
-			conn_free_locked(s, c, true);
+		if (!mine) {
+			mine = c; /* served below; registered in epoll only when it waits */
+		} else {
+			struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP | EPOLLONESHOT,
+						  .data.ptr = c };
+			c->in_epoll = true;
+			if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+				c->in_epoll = false;
+				conn_free_locked(s, c, true);
+			}
+		}
 		pthread_mutex_unlock(&s->list_lock);
 	}
 	struct epoll_event ev = { .events = EPOLLIN | EPOLLONESHOT, .data.ptr = &s->lfd_tag };
 	epoll_ctl(s->epfd, EPOLL_CTL_MOD, s->lfd, &ev);
+	if (mine)
+		on_conn_event(s, mine);
 }
 
 static void sweep(struct srv *s, bool all_idle)
@@ -554,20 +583,30 @@ static void sweep(struct srv *s, bool all_idle)
 		if (st == C_BUSY)
 			continue;
 		int64_t age = now - atomic_load(&c->since);
-		if (!all_idle && st == C_LINGER && !c->fin_sent && age > LINGER_TIMEOUT_MS) {
-			/* A client that reads to EOF: give it one, at the cost of a
-			 * TIME_WAIT here. Well-behaved clients closed long before. */
-			shutdown(c->fd, SHUT_WR);
-			c->fin_sent = true;
-			atomic_store(&c->since, now);
+		if (st == C_LINGER && !all_idle) {
+			char junk[256];
+			ssize_t r = recv(c->fd, junk, sizeof(junk), MSG_DONTWAIT);
+			if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) {
+				conn_free_locked(s, c, r != 0); /* the client closed first */
+				continue;
+			}
+			if (!c->fin_sent && age > LINGER_TIMEOUT_MS) {
+				/* A client that reads to EOF: give it one, at the cost of
+				 * a TIME_WAIT here. Well-behaved clients closed long ago. */
+				shutdown(c->fd, SHUT_WR);
+				c->fin_sent = true;
+				atomic_store(&c->since, now);
+				continue;
+			}
+		}
+		if (st == C_LINGER) {
+			if (all_idle || age > 4 * LINGER_TIMEOUT_MS)
+				conn_free_locked(s, c, true);
 			continue;
 		}
-		bool expired = all_idle ||
-			       (st == C_LINGER && age > 4 * LINGER_TIMEOUT_MS) ||
-			       (st == C_READ && c->partial && age > HEAD_TIMEOUT_MS) ||
-			       (st == C_READ && !c->partial && age > IDLE_TIMEOUT_MS);
-		if (expired)
-			conn_free_locked(s, c, true);
+		if (all_idle || (c->partial && age > HEAD_TIMEOUT_MS) ||
+		    (!c->partial && age > IDLE_TIMEOUT_MS))
+			conn_doom_locked(c);
 	}
 	pthread_mutex_unlock(&s->list_lock);
 }
@@ -655,6 +694,15 @@ static void spawn_worker(struct srv *s)
 
 /* ---------- start and stop ---------- */
 
+/* Report a connection only once it has sent something (or after ~1 s of
+ * silence): idle connections then cost the kernel, not us, and the first
+ * read needs no extra wake-up. */
+static void defer_accept(int fd)
+{
+	int secs = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &secs, sizeof(secs));
+}
+
 static int open_listener(const struct agent_config *cfg, struct skiff_err *e)
 {
 	int one = 1, zero = 0;
@@ -665,8 +713,10 @@ static int open_listener(const struct agent_config *cfg, struct skiff_err *e)
 		struct sockaddr_in6 a = { .sin6_family = AF_INET6,
 					  .sin6_port = htons((uint16_t)cfg->status_port),
 					  .sin6_addr = IN6ADDR_ANY_INIT };
-		if (bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 && listen(fd, 4096) == 0)
+		if (bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 && listen(fd, 4096) == 0) {
+			defer_accept(fd);
 			return fd;
+		}
 		int err = errno;
 		close(fd);
 		if (err != EAFNOSUPPORT && err != EADDRNOTAVAIL)
@@ -682,6 +732,7 @@ static int open_listener(const struct agent_config *cfg, struct skiff_err *e)
 		close(fd);
 		return err_set(e, -err, "status port %d: %s", cfg->status_port, strerror(err));
 	}
+	defer_accept(fd);
 	return fd;
 }
 

@@ -180,9 +180,10 @@ class Agent:
             if k in os.environ:
                 full[k] = os.environ[k]
         full.setdefault("INSTANCE_IP", "127.0.0.1")
-        # No Envoy runs next to these agents: no-Envoy mode, so /healthz/ready
-        # answers 200 (spec 9.3) instead of 503 from a missing admin port.
+        # no Envoy and no gRPC bootstrap here: /healthz/ready is then 200
+        # (spec 9.3); the readiness checks have their own tests
         full.setdefault("DISABLE_ENVOY", "true")
+        full.setdefault("GRPC_XDS_BOOTSTRAP", "")
         if probers is not None:
             full["ISTIO_KUBE_APP_PROBERS"] = probers if isinstance(probers, str) else _json(probers)
         full.update(env or {})

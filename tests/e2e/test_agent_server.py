@@ -161,8 +161,11 @@ def test_connection_limit_evicts_oldest_idle(app):
     socks = []
     try:
         for _ in range(80):
-            socks.append(socket.create_connection(("127.0.0.1", ag.port)))
-        time.sleep(0.2)
+            s = socket.create_connection(("127.0.0.1", ag.port))
+            s.sendall(b"G")  # a started head: accepted at once (TCP_DEFER_ACCEPT)
+            socks.append(s)
+            time.sleep(0.002)
+        time.sleep(0.3)
         assert get(ag.port, P)[0] == 200
         # the first connections were dropped to admit the newer ones
         socks[0].settimeout(2)
