@@ -612,6 +612,7 @@ static void *worker_main(void *arg)
 				/* an idle thread goes; its arena memory goes back */
 				int t = atomic_load(&s->threads);
 				if (t > WORKERS_KEPT && atomic_compare_exchange_strong(&s->threads, &t, t - 1)) {
+					probe_tls_thread_done(s->tls);
 					malloc_trim(0);
 					pthread_mutex_lock(&s->t_lock);
 					pthread_cond_broadcast(&s->t_cond);
@@ -629,8 +630,9 @@ static void *worker_main(void *arg)
 		else
 			on_conn_event(s, ev.data.ptr);
 	}
-	atomic_fetch_sub(&s->threads, 1);
+	probe_tls_thread_done(s->tls);
 	pthread_mutex_lock(&s->t_lock);
+	atomic_fetch_sub(&s->threads, 1);
 	pthread_cond_broadcast(&s->t_cond);
 	pthread_mutex_unlock(&s->t_lock);
 	return NULL;

@@ -859,7 +859,8 @@ static int build_headers(const struct probe_http_request *rq, struct reqstate *s
 		if (hdr_add(s, name, strlen(name), value, strlen(value), seq++) < 0)
 			return -ENOMEM;
 	}
-	qsort(s->h, s->n, sizeof(*s->h), hdr_cmp);
+	if (s->n > 1)
+		qsort(s->h, s->n, sizeof(*s->h), hdr_cmp);
 	return 0;
 }
 

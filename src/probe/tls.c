@@ -58,8 +58,14 @@ void probe_tls_free(struct probe_tls *t)
 		return;
 	if (t->ctx)
 		t->SSL_CTX_free(t->ctx);
-	if (t->lib)
-		dlclose(t->lib);
+	if (t->lib) {
+		/* Release OpenSSL's process-wide state too (it is only ever ours);
+		 * the library itself stays mapped until exit. */
+		void (*cleanup)(void) = NULL;
+		*(void **)&cleanup = dlsym(t->lib, "OPENSSL_cleanup");
+		if (cleanup)
+			cleanup();
+	}
 	pthread_mutex_destroy(&t->lock);
 	free(t);
 }
@@ -193,4 +199,19 @@ void probe_tls_conn_free(struct probe_tls_conn *c)
 	if (c->ssl)
 		c->t->SSL_free(c->ssl);
 	free(c);
+}
+
+void probe_tls_thread_done(struct probe_tls *t)
+{
+	if (!t)
+		return;
+	pthread_mutex_lock(&t->lock);
+	void *lib = t->ctx ? t->lib : NULL;
+	pthread_mutex_unlock(&t->lock);
+	if (!lib)
+		return;
+	void (*stop)(void) = NULL;
+	*(void **)&stop = dlsym(lib, "OPENSSL_thread_stop");
+	if (stop)
+		stop();
 }

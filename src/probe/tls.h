@@ -26,4 +26,8 @@ ssize_t probe_tls_write(struct probe_tls_conn *c, const void *buf, size_t n, int
 ssize_t probe_tls_read(struct probe_tls_conn *c, void *buf, size_t n, int64_t deadline_ms);
 void probe_tls_conn_free(struct probe_tls_conn *c);
 
+/* A thread that ran TLS probes is about to exit: release OpenSSL's
+ * per-thread state now (no-op when the library was never loaded). */
+void probe_tls_thread_done(struct probe_tls *t);
+
 #endif

@@ -10,6 +10,7 @@ It speaks keep-alive unless the request says Connection: close. With
 """
 import os
 import random
+import shutil
 import signal
 import socket
 import ssl
@@ -179,6 +180,9 @@ class Agent:
             if k in os.environ:
                 full[k] = os.environ[k]
         full.setdefault("INSTANCE_IP", "127.0.0.1")
+        # No Envoy runs next to these agents: no-Envoy mode, so /healthz/ready
+        # answers 200 (spec 9.3) instead of 503 from a missing admin port.
+        full.setdefault("DISABLE_ENVOY", "true")
         if probers is not None:
             full["ISTIO_KUBE_APP_PROBERS"] = probers if isinstance(probers, str) else _json(probers)
         full.update(env or {})
@@ -205,6 +209,8 @@ class Agent:
         raise RuntimeError("agent did not start: " + self.output())
 
     def output(self):
+        if getattr(self, "_final_output", None) is not None:
+            return self._final_output
         with open(self.log_path) as f:
             return f.read()
 
@@ -221,7 +227,11 @@ class Agent:
             self.proc.wait()
             return None
         finally:
-            self.log.close()
+            if not self.log.closed:
+                self.log.close()
+                with open(self.log_path) as f:
+                    self._final_output = f.read()
+                shutil.rmtree(self.cwd, ignore_errors=True)
 
 
 def _json(obj):

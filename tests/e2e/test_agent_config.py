@@ -2,6 +2,7 @@
 configuration is refused at start with exit 1 and a message naming the key
 and field; the status port is found as Istio finds it."""
 import os
+import shutil
 import socket
 import subprocess
 import tempfile
@@ -125,8 +126,20 @@ def run_in(cwd, env, args=(), wait=1.0):
     return p.returncode, err
 
 
+@pytest.fixture(autouse=True)
+def _cleanup_layouts():
+    made.clear()
+    yield
+    for d in made:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+made = []
+
+
 def layout(mesh=None, annotations=None):
     d = tempfile.mkdtemp(prefix="ska-cfg-")
+    made.append(d)
     if mesh is not None:
         os.makedirs(os.path.join(d, "etc/istio/config"))
         with open(os.path.join(d, "etc/istio/config/mesh"), "w") as f:
