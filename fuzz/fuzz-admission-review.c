@@ -21,6 +21,7 @@
 
 #include "inject/admission.h"
 #include "inject/inject.h"
+#include "inject/inject_internal.h"
 #include "inject/jsonpatch.h"
 
 static int inject_adapter(void *ctx, const char *pod_json, size_t len, const char *ns,
@@ -28,6 +29,19 @@ static int inject_adapter(void *ctx, const char *pod_json, size_t len, const cha
 			  struct skiff_err *e)
 {
 	return inject_pod_json(ctx, pod_json, len, ns, out_json, skip_reason, warnings, e);
+}
+
+/* What `skiff webhook` runs (cmd_webhook.c): the core on the parsed pod. */
+static int inject_tree_adapter(void *ctx, json_t *pod, const char *ns, char **skip_reason,
+			       struct strbuf *warnings, struct skiff_err *e)
+{
+	char buf[256];
+	struct inject_owner o;
+	*skip_reason = NULL;
+	inject_owner_from_pod(pod, &o, buf, sizeof(buf));
+	if (ns && *ns)
+		o.ns = ns;
+	return inject_pod(ctx, pod, &o, INJECT_PATH_WEBHOOK, skip_reason, warnings, e);
 }
 
 /* The stand-in: an annotation, an init container, istio-proxy appended
@@ -173,8 +187,12 @@ static void fuzz_review(const uint8_t *data, size_t size, bool cluster_path, boo
 			abort();
 		}
 	}
+	/* the real core both ways: on the parsed pod as the server runs it
+	 * (bit 3 clear), and through the text contract (bit 3 set) */
 	struct admission_handler h = { .inject = real_core ? inject_adapter : fake_inject, .ctx = cfg,
 				       .max_bytes = 1 << 20 };
+	if (real_core && !(size > 0 && (data[-1] & 8)))
+		h.inject_tree = inject_tree_adapter;
 	struct admission_reply r;
 	const char *path = cluster_path ? "/inject/cluster/c1/net/n1" : "/inject";
 	admission_handle(&h, path, (const char *)data, size, &r);

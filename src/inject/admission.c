@@ -110,63 +110,59 @@ fail:
 
 /* ---- encoding ---- */
 
-static char *base64_encode(const char *in, size_t n)
+static void base64_append(struct strbuf *sb, const char *in, size_t n)
 {
 	static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-	if (n > (SIZE_MAX - 1) / 4 * 3 - 3)
-		return NULL;
-	char *out = malloc((n + 2) / 3 * 4 + 1);
-	if (!out)
-		return NULL;
 	const unsigned char *p = (const unsigned char *)in;
-	size_t o = 0, i = 0;
+	char q[4];
+	size_t i = 0;
 	for (; i + 2 < n; i += 3) {
 		uint32_t v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8 | p[i + 2];
-		out[o++] = tab[v >> 18];
-		out[o++] = tab[(v >> 12) & 63];
-		out[o++] = tab[(v >> 6) & 63];
-		out[o++] = tab[v & 63];
+		q[0] = tab[v >> 18];
+		q[1] = tab[(v >> 12) & 63];
+		q[2] = tab[(v >> 6) & 63];
+		q[3] = tab[v & 63];
+		strbuf_append(sb, q, 4);
 	}
 	if (i < n) {
 		uint32_t v = (uint32_t)p[i] << 16 | (i + 1 < n ? (uint32_t)p[i + 1] << 8 : 0);
-		out[o++] = tab[v >> 18];
-		out[o++] = tab[(v >> 12) & 63];
-		out[o++] = i + 1 < n ? tab[(v >> 6) & 63] : '=';
-		out[o++] = '=';
+		q[0] = tab[v >> 18];
+		q[1] = tab[(v >> 12) & 63];
+		q[2] = i + 1 < n ? tab[(v >> 6) & 63] : '=';
+		q[3] = '=';
+		strbuf_append(sb, q, 4);
 	}
-	out[o] = '\0';
-	return out;
+}
+
+static void json_str(struct strbuf *sb, const char *s)
+{
+	jsonpatch_json_string(sb, s, strlen(s));
 }
 
 char *admission_response_encode(const struct admission_request *req,
 				const struct admission_verdict *v)
 {
-	_cleanup_json_ json_t *doc = json_object();
-	json_t *resp = json_object();
-	if (!doc || !resp) {
-		json_decref(resp);
-		return NULL;
-	}
-	int r = json_object_set_new(doc, "kind", json_string("AdmissionReview"));
-	r |= json_object_set_new(doc, "apiVersion", json_string(req->api_version));
-	r |= json_object_set_new(doc, "response", resp);
-	r |= json_object_set_new(resp, "uid", json_string(req->uid));
-	r |= json_object_set_new(resp, "allowed", json_boolean(v->allowed));
+	/* Written directly (Go's field order: kind, apiVersion; uid, allowed,
+	 * status, patch, patchType): the patch is the bulk and needs no
+	 * escaping once in base64. */
+	struct strbuf sb = STRBUF_INIT;
+	strbuf_puts(&sb, "{\"kind\":\"AdmissionReview\",\"apiVersion\":");
+	json_str(&sb, req->api_version);
+	strbuf_puts(&sb, ",\"response\":{\"uid\":");
+	json_str(&sb, req->uid);
+	strbuf_puts(&sb, v->allowed ? ",\"allowed\":true" : ",\"allowed\":false");
 	if (v->message) {
-		json_t *st = json_pack("{s:{},s:s}", "metadata", "message", v->message);
-		r |= json_object_set_new(resp, "status", st);
+		strbuf_puts(&sb, ",\"status\":{\"metadata\":{},\"message\":");
+		json_str(&sb, v->message);
+		strbuf_putc(&sb, '}');
 	}
 	if (v->patch) {
-		_cleanup_free_ char *text = json_dumps(v->patch, JSON_COMPACT);
-		_cleanup_free_ char *b64 = text ? base64_encode(text, strlen(text)) : NULL;
-		if (!b64)
-			return NULL;
-		r |= json_object_set_new(resp, "patch", json_string(b64));
-		r |= json_object_set_new(resp, "patchType", json_string("JSONPatch"));
+		strbuf_puts(&sb, ",\"patch\":\"");
+		base64_append(&sb, v->patch, v->patch_len);
+		strbuf_puts(&sb, "\",\"patchType\":\"JSONPatch\"");
 	}
-	if (r != 0)
-		return NULL;
-	return json_dumps(doc, JSON_COMPACT);
+	strbuf_puts(&sb, "}}");
+	return strbuf_steal(&sb);
 }
 
 /* ---- the request path ---- */
@@ -429,12 +425,23 @@ static void handle_pod(const struct admission_handler *h, const struct admission
 		return;
 	}
 
-	_cleanup_free_ char *pod_text = json_dumps(pod, JSON_COMPACT);
-	if (!pod_text)
-		return reply_oom(out);
 	_cleanup_free_ char *injected = NULL, *skip = NULL;
+	_cleanup_json_ json_t *after = NULL;
 	struct strbuf warnings = STRBUF_INIT;
-	int r = h->inject(h->ctx, pod_text, strlen(pod_text), ns, &injected, &skip, &warnings, &e);
+	int r;
+	if (h->inject_tree) {
+		r = h->inject_tree(h->ctx, pod, ns, &skip, &warnings, &e);
+		if (r == 1)
+			after = TAKE_PTR(pod);
+		r = r < 0 ? r : 0;
+	} else {
+		_cleanup_free_ char *pod_text = json_dumps(pod, JSON_COMPACT);
+		if (!pod_text) {
+			strbuf_free(&warnings);
+			return reply_oom(out);
+		}
+		r = h->inject(h->ctx, pod_text, strlen(pod_text), ns, &injected, &skip, &warnings, &e);
+	}
 	out->warnings = warnings.len ? strbuf_steal(&warnings) : NULL;
 	strbuf_free(&warnings);
 	if (r < 0) {
@@ -446,13 +453,14 @@ static void handle_pod(const struct admission_handler *h, const struct admission
 		reply_review(out, req, &deny);
 		return;
 	}
-	if (!injected) {
+	if (!injected && !after) {
 		summarize(out, "uid %s: pod %s: skipped: %s", req->uid, pn, skip ? skip : "policy");
 		reply_review(out, req, &allow);
 		return;
 	}
-	json_error_t jerr;
-	_cleanup_json_ json_t *after = json_loads(injected, 0, &jerr);
+	json_error_t jerr = { .text = "not an object" };
+	if (!after)
+		after = json_loads(injected, 0, &jerr);
 	if (!json_is_object(after)) {
 		snprintf(msg, sizeof(msg), "injector returned invalid JSON: %s", jerr.text);
 		struct admission_verdict deny = { .allowed = false, .message = msg };
@@ -471,18 +479,22 @@ static void handle_pod(const struct admission_handler *h, const struct admission
 	_cleanup_json_ json_t *envs = admission_path_envs(path);
 	if (!envs || admission_pod_set_proxy_env(after, envs) < 0)
 		return reply_oom(out);
-	_cleanup_json_ json_t *ops = NULL;
-	if (jsonpatch_diff(base, after, &ops, &e) < 0)
+	struct strbuf ops = STRBUF_INIT;
+	size_t n_ops = 0;
+	if (jsonpatch_diff_text(base, after, &ops, &n_ops, &e) < 0) {
+		strbuf_free(&ops);
 		return reply_oom(out);
-	if (json_array_size(ops) == 0) {
+	}
+	if (n_ops == 0) {
+		strbuf_free(&ops);
 		summarize(out, "uid %s: pod %s: nothing to change", req->uid, pn);
 		reply_review(out, req, &allow);
 		return;
 	}
-	struct admission_verdict patched = { .allowed = true, .patch = ops };
-	summarize(out, "uid %s: pod %s: injected (%zu patch operations)", req->uid, pn,
-		  json_array_size(ops));
+	struct admission_verdict patched = { .allowed = true, .patch = ops.buf, .patch_len = ops.len };
+	summarize(out, "uid %s: pod %s: injected (%zu patch operations)", req->uid, pn, n_ops);
 	reply_review(out, req, &patched);
+	strbuf_free(&ops);
 }
 
 void admission_handle(const struct admission_handler *h, const char *path,

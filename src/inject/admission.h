@@ -46,7 +46,8 @@ void admission_request_clear(struct admission_request *req);
 /* The answer to one request. */
 struct admission_verdict {
 	bool allowed;
-	const json_t *patch;   /* JSON Patch array, NULL = no patch */
+	const char *patch;     /* JSON Patch text (an array), NULL = no patch */
+	size_t patch_len;
 	const char *message;   /* response.status.message when not allowed, else NULL */
 };
 
@@ -79,8 +80,15 @@ typedef int (*admission_inject_fn)(void *ctx, const char *pod_json, size_t len, 
 				   char **out_json, char **skip_reason, struct strbuf *warnings,
 				   struct skiff_err *e);
 
+/* The same on a parsed pod, changed in place: 1 injected, 0 skipped by
+ * policy (*skip_reason set), negative on error. Saves a JSON round trip. */
+typedef int (*admission_inject_tree_fn)(void *ctx, json_t *pod, const char *ns,
+					char **skip_reason, struct strbuf *warnings,
+					struct skiff_err *e);
+
 struct admission_handler {
-	admission_inject_fn inject;
+	admission_inject_fn inject;           /* used when inject_tree is NULL */
+	admission_inject_tree_fn inject_tree;
 	void *ctx;
 	size_t max_bytes;        /* 0 = ADMISSION_MAX_BYTES_DEFAULT */
 };

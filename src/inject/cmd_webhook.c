@@ -54,11 +54,18 @@ static void usage(FILE *out)
 	      "port cannot be bound. See docs/webhook.md.\n", out);
 }
 
-static int inject_adapter(void *ctx, const char *pod_json, size_t len, const char *ns,
-			  char **out_json, char **skip_reason, struct strbuf *warnings,
-			  struct skiff_err *e)
+/* inject_pod_json() without its JSON text round trip: the same owner
+ * lookup and core call on the pod the handler has already parsed. */
+static int inject_tree_adapter(void *ctx, json_t *pod, const char *ns, char **skip_reason,
+			       struct strbuf *warnings, struct skiff_err *e)
 {
-	return inject_pod_json(ctx, pod_json, len, ns, out_json, skip_reason, warnings, e);
+	char buf[256];
+	struct inject_owner o;
+	*skip_reason = NULL;
+	inject_owner_from_pod(pod, &o, buf, sizeof(buf));
+	if (ns && *ns)
+		o.ns = ns;
+	return inject_pod(ctx, pod, &o, INJECT_PATH_WEBHOOK, skip_reason, warnings, e);
 }
 
 static int parse_uint_flag(const char *flag, const char *s, int64_t min, int64_t max, int64_t *out)
@@ -234,7 +241,7 @@ int cmd_webhook(int argc, char **argv, char **envp)
 	pthread_sigmask(SIG_BLOCK, &stop, NULL);
 	sigdelset(&stop, SIGPIPE);
 
-	struct admission_handler h = { .inject = inject_adapter, .ctx = cfg };
+	struct admission_handler h = { .inject_tree = inject_tree_adapter, .ctx = cfg };
 	struct webhook *w = NULL;
 	int r = webhook_start(&o, &h, &w, &e);
 	if (r < 0) {

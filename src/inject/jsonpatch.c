@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "base/cleanup.h"
@@ -26,7 +27,75 @@ void jsonpatch_pointer_push(struct strbuf *sb, const char *token, size_t n)
 	strbuf_append(sb, token + start, n - start);
 }
 
-static int add_op(json_t *ops, const char *op, const struct strbuf *path, const json_t *value)
+void jsonpatch_json_string(struct strbuf *sb, const char *s, size_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+	const unsigned char *p = (const unsigned char *)s;
+	strbuf_putc(sb, '"');
+	size_t start = 0;
+	for (size_t i = 0; i < n;) {
+		unsigned char c = p[i];
+		size_t len = 1;
+		bool ok = true;
+		if (c >= 0x80) {
+			/* validate one UTF-8 sequence (no overlongs, no surrogates) */
+			uint32_t cp;
+			size_t need;
+			if (c >= 0xc2 && c <= 0xdf) { need = 1; cp = c & 0x1f; }
+			else if (c >= 0xe0 && c <= 0xef) { need = 2; cp = c & 0x0f; }
+			else if (c >= 0xf0 && c <= 0xf4) { need = 3; cp = c & 0x07; }
+			else { need = 0; cp = 0; ok = false; }
+			for (size_t k = 1; ok && k <= need; k++) {
+				if (i + k >= n || (p[i + k] & 0xc0) != 0x80)
+					ok = false;
+				else
+					cp = cp << 6 | (p[i + k] & 0x3f);
+			}
+			if (ok && ((need == 2 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+				   (need == 3 && (cp < 0x10000 || cp > 0x10ffff))))
+				ok = false;
+			len = ok ? need + 1 : 1;
+		}
+		if (ok && c >= 0x20 && c != '"' && c != '\\') {
+			i += len;
+			continue;
+		}
+		strbuf_append(sb, s + start, i - start);
+		if (!ok)
+			strbuf_puts(sb, "\\ufffd");
+		else if (c == '"' || c == '\\') {
+			strbuf_putc(sb, '\\');
+			strbuf_putc(sb, (char)c);
+		} else if (c == '\n')
+			strbuf_puts(sb, "\\n");
+		else if (c == '\r')
+			strbuf_puts(sb, "\\r");
+		else if (c == '\t')
+			strbuf_puts(sb, "\\t");
+		else if (c == '\b')
+			strbuf_puts(sb, "\\b");
+		else if (c == '\f')
+			strbuf_puts(sb, "\\f");
+		else {
+			char u[6] = { '\\', 'u', '0', '0', hex[c >> 4], hex[c & 15] };
+			strbuf_append(sb, u, sizeof(u));
+		}
+		i += len;
+		start = i;
+	}
+	strbuf_append(sb, s + start, n - start);
+	strbuf_putc(sb, '"');
+}
+
+/* Where the diff sends each operation: a JSON array, or patch text. */
+struct sink {
+	int (*op)(struct sink *k, const char *op, const struct strbuf *path, const json_t *value);
+	json_t *ops;          /* array sink */
+	struct strbuf *text;  /* text sink */
+	size_t count;
+};
+
+static int sink_array(struct sink *k, const char *op, const struct strbuf *path, const json_t *value)
 {
 	json_t *o = json_object();
 	if (!o)
@@ -35,17 +104,42 @@ static int add_op(json_t *ops, const char *op, const struct strbuf *path, const 
 	r |= json_object_set_new(o, "path", json_stringn(strbuf_str(path), path->len));
 	if (value)
 		r |= json_object_set_new(o, "value", json_deep_copy(value));
-	if (r != 0 || json_array_append_new(ops, o) != 0) {
+	if (r != 0 || json_array_append_new(k->ops, o) != 0) {
 		if (r != 0)
 			json_decref(o);
 		return -ENOMEM;
 	}
+	k->count++;
 	return 0;
 }
 
-static int diff_value(const json_t *a, const json_t *b, struct strbuf *path, json_t *ops);
+static int dump_to_strbuf(const char *buf, size_t n, void *data)
+{
+	struct strbuf *sb = data;
+	strbuf_append(sb, buf, n);
+	return strbuf_failed(sb) ? -1 : 0;
+}
 
-static int diff_object(const json_t *a, const json_t *b, struct strbuf *path, json_t *ops)
+static int sink_text(struct sink *k, const char *op, const struct strbuf *path, const json_t *value)
+{
+	struct strbuf *sb = k->text;
+	strbuf_puts(sb, k->count ? ",{\"op\":\"" : "{\"op\":\"");
+	strbuf_puts(sb, op);
+	strbuf_puts(sb, "\",\"path\":");
+	jsonpatch_json_string(sb, strbuf_str(path), path->len);
+	if (value) {
+		strbuf_puts(sb, ",\"value\":");
+		if (json_dump_callback(value, dump_to_strbuf, sb, JSON_COMPACT | JSON_ENCODE_ANY) != 0)
+			return -ENOMEM;
+	}
+	strbuf_putc(sb, '}');
+	k->count++;
+	return strbuf_failed(sb) ? -ENOMEM : 0;
+}
+
+static int diff_value(const json_t *a, const json_t *b, struct strbuf *path, struct sink *k);
+
+static int diff_object(const json_t *a, const json_t *b, struct strbuf *path, struct sink *k)
 {
 	size_t base = path->len;
 	const char *key;
@@ -56,7 +150,7 @@ static int diff_object(const json_t *a, const json_t *b, struct strbuf *path, js
 	json_object_keylen_foreach((json_t *)b, key, klen, bv) {
 		jsonpatch_pointer_push(path, key, klen);
 		const json_t *av = json_object_getn(a, key, klen);
-		r = av ? diff_value(av, bv, path, ops) : add_op(ops, "add", path, bv);
+		r = av ? diff_value(av, bv, path, k) : k->op(k, "add", path, bv);
 		path->len = base;
 		if (r < 0)
 			return r;
@@ -66,7 +160,7 @@ static int diff_object(const json_t *a, const json_t *b, struct strbuf *path, js
 		if (json_object_getn(b, key, klen))
 			continue;
 		jsonpatch_pointer_push(path, key, klen);
-		r = add_op(ops, "remove", path, NULL);
+		r = k->op(k, "remove", path, NULL);
 		path->len = base;
 		if (r < 0)
 			return r;
@@ -74,7 +168,7 @@ static int diff_object(const json_t *a, const json_t *b, struct strbuf *path, js
 	return 0;
 }
 
-static int diff_array(const json_t *a, const json_t *b, struct strbuf *path, json_t *ops)
+static int diff_array(const json_t *a, const json_t *b, struct strbuf *path, struct sink *k)
 {
 	size_t base = path->len;
 	size_t na = json_array_size(a), nb = json_array_size(b);
@@ -83,48 +177,74 @@ static int diff_array(const json_t *a, const json_t *b, struct strbuf *path, jso
 
 	for (size_t i = 0; i < n && r == 0; i++) {
 		strbuf_printf(path, "/%zu", i);
-		r = diff_value(json_array_get(a, i), json_array_get(b, i), path, ops);
+		r = diff_value(json_array_get(a, i), json_array_get(b, i), path, k);
 		path->len = base;
 	}
 	for (size_t i = na; i > n && r == 0; i--) {
 		strbuf_printf(path, "/%zu", i - 1);
-		r = add_op(ops, "remove", path, NULL);
+		r = k->op(k, "remove", path, NULL);
 		path->len = base;
 	}
 	for (size_t i = n; i < nb && r == 0; i++) {
 		strbuf_printf(path, "/%zu", i);
-		r = add_op(ops, "add", path, json_array_get(b, i));
+		r = k->op(k, "add", path, json_array_get(b, i));
 		path->len = base;
 	}
 	return r;
 }
 
-static int diff_value(const json_t *a, const json_t *b, struct strbuf *path, json_t *ops)
+static int diff_value(const json_t *a, const json_t *b, struct strbuf *path, struct sink *k)
 {
 	if (json_equal(a, b))
 		return 0;
 	if (json_is_object(a) && json_is_object(b))
-		return diff_object(a, b, path, ops);
+		return diff_object(a, b, path, k);
 	if (json_is_array(a) && json_is_array(b))
-		return diff_array(a, b, path, ops);
-	return add_op(ops, "replace", path, b);
+		return diff_array(a, b, path, k);
+	return k->op(k, "replace", path, b);
+}
+
+static int diff_run(const json_t *from, const json_t *to, struct sink *k, struct skiff_err *e)
+{
+	struct strbuf path = STRBUF_INIT;
+	strbuf_puts(&path, "");
+	int r = diff_value(from, to, &path, k);
+	bool failed = strbuf_failed(&path);
+	strbuf_free(&path);
+	if (r < 0 || failed)
+		return err_set(e, SKIFF_ENOMEM, "JSON patch: out of memory");
+	return 0;
 }
 
 int jsonpatch_diff(const json_t *from, const json_t *to, json_t **out, struct skiff_err *e)
 {
-	struct strbuf path = STRBUF_INIT;
-	json_t *ops = json_array();
-	if (!ops)
+	struct sink k = { .op = sink_array, .ops = json_array() };
+	if (!k.ops)
 		return err_set(e, SKIFF_ENOMEM, "JSON patch: out of memory");
-	strbuf_puts(&path, "");
-	int r = diff_value(from, to, &path, ops);
-	bool failed = strbuf_failed(&path);
-	strbuf_free(&path);
-	if (r < 0 || failed) {
-		json_decref(ops);
-		return err_set(e, SKIFF_ENOMEM, "JSON patch: out of memory");
+	int r = diff_run(from, to, &k, e);
+	if (r < 0) {
+		json_decref(k.ops);
+		return r;
 	}
-	*out = ops;
+	*out = k.ops;
+	return 0;
+}
+
+int jsonpatch_diff_text(const json_t *from, const json_t *to, struct strbuf *out, size_t *n_ops,
+			struct skiff_err *e)
+{
+	struct sink k = { .op = sink_text, .text = out };
+	size_t start = out->len;
+	strbuf_putc(out, '[');
+	int r = diff_run(from, to, &k, e);
+	strbuf_putc(out, ']');
+	if (r == 0 && strbuf_failed(out))
+		r = err_set(e, SKIFF_ENOMEM, "JSON patch: out of memory");
+	if (r < 0) {
+		out->len = start;
+		return r;
+	}
+	*n_ops = k.count;
 	return 0;
 }
 

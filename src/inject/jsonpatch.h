@@ -22,6 +22,17 @@
  * releases with json_decref(). An empty array when the two are equal. */
 int jsonpatch_diff(const json_t *from, const json_t *to, json_t **out, struct skiff_err *e);
 
+/* The same operations written as compact JSON text (the array) appended to
+ * `out`, without building them as values first (the webhook's hot path);
+ * *n_ops is how many. On failure `out` is as it was. */
+int jsonpatch_diff_text(const json_t *from, const json_t *to, struct strbuf *out, size_t *n_ops,
+			struct skiff_err *e);
+
+/* Append S (n bytes) as a JSON string: quotes, backslashes and control
+ * characters escaped as jansson escapes them, UTF-8 kept, each byte that
+ * is not part of valid UTF-8 written as \ufffd. */
+void jsonpatch_json_string(struct strbuf *sb, const char *s, size_t n);
+
 /* Append "/" and the RFC 6901 escaped form of the token (n bytes). */
 void jsonpatch_pointer_push(struct strbuf *sb, const char *token, size_t n);
 

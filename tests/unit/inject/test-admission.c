@@ -106,15 +106,32 @@ static void test_encode(void **state)
 	free(s);
 
 	/* [{"op":"add","path":"/a","value":1}] in base64, padding included */
-	json_t *patch = J("[{\"op\":\"add\",\"path\":\"/a\",\"value\":1}]");
-	struct admission_verdict patched = { .allowed = true, .patch = patch };
+	const char *patch = "[{\"op\":\"add\",\"path\":\"/a\",\"value\":1}]";
+	struct admission_verdict patched = { .allowed = true, .patch = patch, .patch_len = strlen(patch) };
 	s = admission_response_encode(&req, &patched);
 	assert_string_equal(s, "{\"kind\":\"AdmissionReview\",\"apiVersion\":\"admission.k8s.io/v1beta1\","
 			       "\"response\":{\"uid\":\"abc\",\"allowed\":true,"
 			       "\"patch\":\"W3sib3AiOiJhZGQiLCJwYXRoIjoiL2EiLCJ2YWx1ZSI6MX1d\","
 			       "\"patchType\":\"JSONPatch\"}}");
 	free(s);
-	json_decref(patch);
+	/* one and two bytes of padding */
+	patched.patch = "ab";
+	patched.patch_len = 2;
+	s = admission_response_encode(&req, &patched);
+	assert_non_null(strstr(s, "\"patch\":\"YWI=\""));
+	free(s);
+	patched.patch_len = 1;
+	s = admission_response_encode(&req, &patched);
+	assert_non_null(strstr(s, "\"patch\":\"YQ==\""));
+	free(s);
+	/* a message that is not valid UTF-8 (cut by a length limit) still
+	 * gives valid JSON */
+	struct admission_verdict cut = { .allowed = false, .message = "port \"\xc3\" \x01" };
+	s = admission_response_encode(&req, &cut);
+	assert_non_null(strstr(s, "\"message\":\"port \\\"\\ufffd\\\" \\u0001\""));
+	json_t *parsed = J(s);
+	json_decref(parsed);
+	free(s);
 	admission_request_clear(&req);
 }
 
@@ -361,6 +378,51 @@ static void test_handle_injects(void **state)
 	free(f.last_pod);
 }
 
+/* The tree path gives the same answer as the text path. */
+static int fake_inject_tree(void *ctx, json_t *pod, const char *ns, char **skip_reason,
+			    struct strbuf *warnings, struct skiff_err *e)
+{
+	char *text = json_dumps(pod, JSON_COMPACT), *out = NULL;
+	int r = fake_inject(ctx, text, strlen(text), ns, &out, skip_reason, warnings, e);
+	free(text);
+	if (r < 0 || !out)
+		return r;
+	json_t *after = J(out);
+	free(out);
+	json_object_clear(pod);
+	json_object_update(pod, after);
+	json_decref(after);
+	return 1;
+}
+
+static void test_handle_tree(void **state)
+{
+	(void)state;
+	struct fake f = { .mode = FAKE_INJECT };
+	char *body = review("admission.k8s.io/v1", "prod", "CREATE", POD_KIND, POD);
+	struct admission_reply by_text, by_tree;
+	struct admission_handler ht = { .inject = fake_inject, .ctx = &f };
+	struct admission_handler hj = { .inject_tree = fake_inject_tree, .ctx = &f };
+	admission_handle(&ht, "/inject/net/n2", body, strlen(body), &by_text);
+	admission_handle(&hj, "/inject/net/n2", body, strlen(body), &by_tree);
+	assert_int_equal(by_tree.status, 200);
+	assert_string_equal(by_tree.body, by_text.body);
+	assert_string_equal(by_tree.summary, by_text.summary);
+	admission_reply_clear(&by_text);
+	admission_reply_clear(&by_tree);
+	f.mode = FAKE_SKIP;
+	admission_handle(&hj, "/inject", body, strlen(body), &by_tree);
+	assert_null(strstr(by_tree.body, "patch"));
+	assert_non_null(strstr(by_tree.summary, "skipped"));
+	admission_reply_clear(&by_tree);
+	f.mode = FAKE_FAIL;
+	admission_handle(&hj, "/inject", body, strlen(body), &by_tree);
+	assert_non_null(strstr(by_tree.body, "\"allowed\":false"));
+	admission_reply_clear(&by_tree);
+	free(body);
+	free(f.last_pod);
+}
+
 static void expect_allowed_unpatched(json_t *resp, const char *api)
 {
 	assert_string_equal(json_string_value(json_object_get(resp, "apiVersion")), api);
@@ -492,6 +554,7 @@ int main(void)
 		cmocka_unit_test(test_handle_injects),
 		cmocka_unit_test(test_handle_unpatched),
 		cmocka_unit_test(test_handle_failures),
+		cmocka_unit_test(test_handle_tree),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

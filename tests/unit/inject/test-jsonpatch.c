@@ -28,6 +28,13 @@ static void check_diff(const char *a, const char *b, const char *want)
 	char *got = json_dumps(ops, JSON_COMPACT);
 	if (want && strcmp(got, want) != 0)
 		fail_msg("diff %s -> %s\n got  %s\n want %s", a, b, got, want);
+	/* the text form is the same operations, byte for byte */
+	struct strbuf text = STRBUF_INIT;
+	size_t n = 0;
+	assert_int_equal(jsonpatch_diff_text(ja, jb, &text, &n, &e), 0);
+	assert_string_equal(strbuf_str(&text), got);
+	assert_int_equal(n, json_array_size(ops));
+	strbuf_free(&text);
 	if (jsonpatch_apply(ja, ops, &applied, &e) != 0)
 		fail_msg("patch %s does not apply to %s: %s", got, a, e.msg);
 	if (!json_equal(applied, jb)) {
@@ -50,6 +57,35 @@ static void test_pointer_escape(void **state)
 	jsonpatch_pointer_push(&sb, "a~b/~1", 6);
 	assert_string_equal(strbuf_str(&sb), "/metadata/sidecar.istio.io~1status/a~0b~1~01");
 	strbuf_free(&sb);
+}
+
+static void json_string_is(const char *in, size_t n, const char *want)
+{
+	struct strbuf sb = STRBUF_INIT;
+	jsonpatch_json_string(&sb, in, n);
+	assert_string_equal(strbuf_str(&sb), want);
+	/* and jansson reads it back */
+	json_error_t err;
+	json_t *j = json_loads(strbuf_str(&sb), JSON_DECODE_ANY | JSON_ALLOW_NUL, &err);
+	assert_non_null(j);
+	json_decref(j);
+	strbuf_free(&sb);
+}
+
+#define JS(lit, want) json_string_is(lit, sizeof(lit) - 1, want)
+
+static void test_json_string(void **state)
+{
+	(void)state;
+	JS("a\"b\\c/d", "\"a\\\"b\\\\c/d\"");
+	JS("\n\r\t\b\f\x01\x1f", "\"\\n\\r\\t\\b\\f\\u0001\\u001f\"");
+	JS("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80", "\"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80\"");
+	/* cut, overlong, surrogate and stray bytes each become \ufffd */
+	JS("a\xc3", "\"a\\ufffd\"");
+	JS("\xc0\xaf", "\"\\ufffd\\ufffd\"");
+	JS("\xed\xa0\x80", "\"\\ufffd\\ufffd\\ufffd\"");
+	JS("\x80x", "\"\\ufffdx\"");
+	JS("a\0b", "\"a\\u0000b\"");
 }
 
 static void test_equal_is_empty(void **state)
@@ -177,6 +213,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_pointer_escape),
+		cmocka_unit_test(test_json_string),
 		cmocka_unit_test(test_equal_is_empty),
 		cmocka_unit_test(test_objects),
 		cmocka_unit_test(test_types_change),
