@@ -10,9 +10,6 @@
 
 #include <errno.h>
 #include <stdarg.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -20,11 +17,11 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
-#include <arpa/inet.h>
 
 #include <nghttp2/nghttp2.h>
 
 #include "base/cleanup.h"
+#include "probe/net.h"
 
 #define GRPC_UA_TOKEN "grpc-skiff/" SKIFF_VERSION
 #define GRPC_PATH "/grpc.health.v1.Health/Check"
@@ -468,83 +465,6 @@ static int remaining_ms(int64_t deadline_ms)
 	return left > 0x7fffffff ? 0x7fffffff : (int)left;
 }
 
-/* Open a non-blocking connection to ep from the probe source address.
- * Returns the fd, or a negative errno with the reason in out. */
-static int grpc_connect(const struct probe_endpoint *ep, int64_t deadline_ms,
-			struct probe_outcome *out)
-{
-	int family = ep->ipv6 ? AF_INET6 : AF_INET;
-	struct addrinfo hints = { .ai_family = family, .ai_socktype = SOCK_STREAM,
-				  .ai_flags = AI_NUMERICSERV };
-	struct addrinfo *res = NULL;
-	char port[8];
-	snprintf(port, sizeof(port), "%u", ep->port);
-	int gr = getaddrinfo(ep->host, port, &hints, &res);
-	if (gr != 0) {
-		snprintf(out->reason, sizeof(out->reason), "gRPC health check failed: %s: %s",
-			 ep->host, gr == EAI_NONAME || gr == EAI_ADDRFAMILY || gr == EAI_NODATA
-				   ? "no suitable address found" : gai_strerror(gr));
-		return -EHOSTUNREACH;
-	}
-	int err = ECONNREFUSED;
-	for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
-		_cleanup_close_ int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-						IPPROTO_TCP);
-		if (fd < 0) {
-			err = errno;
-			continue;
-		}
-		union { struct sockaddr_in v4; struct sockaddr_in6 v6; } src = { 0 };
-		socklen_t slen;
-		if (family == AF_INET6) {
-			src.v6.sin6_family = AF_INET6;
-			inet_pton(AF_INET6, "::6", &src.v6.sin6_addr);
-			slen = sizeof(src.v6);
-		} else {
-			src.v4.sin_family = AF_INET;
-			inet_pton(AF_INET, "127.0.0.6", &src.v4.sin_addr);
-			slen = sizeof(src.v4);
-		}
-		if (bind(fd, (struct sockaddr *)&src, slen) < 0) {
-			err = errno;
-			snprintf(out->reason, sizeof(out->reason),
-				 "gRPC health check failed: bind %s: %s",
-				 family == AF_INET6 ? "::6" : "127.0.0.6", strerror(err));
-			freeaddrinfo(res);
-			return -err;
-		}
-		int one = 1;
-		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-		if (connect(fd, ai->ai_addr, ai->ai_addrlen) < 0 && errno != EINPROGRESS) {
-			err = errno;
-			continue;
-		}
-		struct pollfd pfd = { .fd = fd, .events = POLLOUT };
-		int pr;
-		do
-			pr = poll(&pfd, 1, remaining_ms(deadline_ms));
-		while (pr < 0 && errno == EINTR);
-		if (pr == 0) {
-			err = ETIMEDOUT;
-			break; /* the deadline is shared: no time for another address */
-		}
-		int soerr = 0;
-		socklen_t sl = sizeof(soerr);
-		if (pr < 0 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) < 0)
-			soerr = errno;
-		if (soerr) {
-			err = soerr;
-			continue;
-		}
-		freeaddrinfo(res);
-		return TAKE_FD(fd);
-	}
-	freeaddrinfo(res);
-	snprintf(out->reason, sizeof(out->reason), "gRPC health check failed: connect %s:%u: %s",
-		 ep->host, ep->port, err == ETIMEDOUT ? "deadline exceeded" : strerror(err));
-	return -err;
-}
-
 /* Write what the call has queued; returns 0, or -errno. */
 static int pump_out(int fd, struct grpc_call *c)
 {
@@ -595,8 +515,13 @@ void probe_grpc_run(const struct probe_endpoint *ep, const char *service,
 								   : "out of memory");
 		return;
 	}
-	_cleanup_close_ int fd = grpc_connect(ep, deadline_ms, out);
+	/* The agent's shared probe socket: source 127.0.0.6 / ::6, only
+	 * destinations of the source family, one deadline. */
+	char why[200];
+	int fd = probe_net_connect(ep, false, deadline_ms, why, sizeof(why));
 	if (fd < 0) {
+		snprintf(out->reason, sizeof(out->reason), "gRPC health check failed: %s%s", why,
+			 fd == -ETIMEDOUT ? " (deadline exceeded)" : "");
 		grpc_call_free(c);
 		return;
 	}
@@ -655,6 +580,5 @@ void probe_grpc_run(const struct probe_endpoint *ep, const char *service,
 	grpc_call_free(c);
 	/* The outcome is known: close with RST (SO_LINGER 0) so no probe socket
 	 * of the agent is left in TIME_WAIT (the reason for kubernetes#115143). */
-	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
-	setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	probe_net_close(fd, true);
 }

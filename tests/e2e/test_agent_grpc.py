@@ -114,14 +114,14 @@ def test_ipv6_source_in_namespace():
     """IPv6 mode probes from ::6: needs ::6 on lo, so run in a namespace."""
     if os.geteuid() != 0 or not shutil.which("ip"):
         pytest.skip("needs root to create a network namespace with ::6 on lo")
-    ns = "skx-grpc6"
+    ns = "skx-grpc6-%d" % os.getpid()
     subprocess.run(["ip", "netns", "del", ns], capture_output=True)
     if subprocess.run(["ip", "netns", "add", ns], capture_output=True).returncode != 0:
         pytest.skip("cannot create a network namespace here")
     try:
         subprocess.run(["ip", "-n", ns, "link", "set", "lo", "up"], check=True)
-        subprocess.run(["ip", "-n", ns, "addr", "add", "::6/128", "dev", "lo"], check=True)
-        time.sleep(0.5)  # DAD
+        subprocess.run(["ip", "-n", ns, "addr", "add", "::6/128", "dev", "lo", "nodad"],
+                       check=True)
         port = 25050
         code = ("import sys, time; sys.path.insert(0, %r); import agent_extras_helpers as h;"
                 "s = h.HealthServer(host='::1', port=%d); print('up', flush=True); time.sleep(30)"

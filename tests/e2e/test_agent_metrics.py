@@ -294,3 +294,23 @@ def test_no_envoy_mode_skips_envoy(peers):
     assert counter(body, 'istio_agent_scrape_failures_total{type="envoy"}') == 0
     assert body.endswith(APP_BODY.decode())
     assert "failed scraping envoy" not in log
+
+
+def test_redirect_absolute_and_loop(peers):
+    envoy, app = peers
+    other = FakeHTTP({"/there": Route(200, b"app_far 1\n")})
+    try:
+        app.routes["/metrics"] = Route(301, b"", {"Location": "http://127.0.0.1:%d/there" % other.port})
+        d = metrics(envoy.port, {"port": str(app.port)})
+        try:
+            _, _, body = d.scrape()
+            assert body.endswith("app_far 1\n")
+            app.routes["/metrics"] = Route(302, b"", {"Location": "/metrics"})  # a loop
+            _, _, body = d.scrape()
+        finally:
+            log = d.close()
+    finally:
+        other.stop()
+    assert counter(body, 'istio_agent_scrape_failures_total{type="application"}') == 1
+    assert "stopped after 10 redirects" in log
+    assert len([r for r in app.requests if r[0] == "/metrics"]) == 1 + 11
