@@ -690,10 +690,16 @@ static void *worker_main(void *arg)
 	struct srv *s = arg;
 	int64_t idle_since = probe_now_ms();
 	struct epoll_event ev;
+	bool counted = true; /* spawn_worker() counted this thread idle already */
 	for (;;) {
-		if (atomic_load(&s->stop))
+		if (atomic_load(&s->stop)) {
+			if (counted)
+				atomic_fetch_sub(&s->idle, 1);
 			break;
-		atomic_fetch_add(&s->idle, 1);
+		}
+		if (!counted)
+			atomic_fetch_add(&s->idle, 1);
+		counted = false;
 		int n = epoll_wait(s->epfd, &ev, 1, SWEEP_MS);
 		atomic_fetch_sub(&s->idle, 1);
 		int64_t now = probe_now_ms();
@@ -741,8 +747,13 @@ static void spawn_worker(struct srv *s)
 	pthread_attr_setstacksize(&attr, WORKER_STACK);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	pthread_t th;
-	if (pthread_create(&th, &attr, worker_main, s) != 0)
+	/* born idle: followers being started count, so a burst of requests
+	 * does not start a thread for each of them */
+	atomic_fetch_add(&s->idle, 1);
+	if (pthread_create(&th, &attr, worker_main, s) != 0) {
+		atomic_fetch_sub(&s->idle, 1);
 		atomic_fetch_sub(&s->threads, 1);
+	}
 	pthread_attr_destroy(&attr);
 }
 
