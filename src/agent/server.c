@@ -87,6 +87,7 @@ struct srv {
 	pthread_mutex_t park_lock;
 	struct conn *parked;
 	_Atomic int busy;               /* requests being handled */
+	_Atomic int probing;            /* threads inside a blocking call */
 	/* threads */
 	_Atomic int threads, idle;
 	pthread_mutex_t t_lock;
@@ -219,7 +220,23 @@ struct handler_ctx {
 	struct probe_http_pool **pools;
 	struct probe_tls *tls;
 	bool draining;
+	/* around a call that may block (a probe, an Envoy or app scrape) */
+	void (*block_begin)(void *arg);
+	void (*block_end)(void *arg);
+	void *arg;
 };
+
+static void block_begin(const struct handler_ctx *hc)
+{
+	if (hc->block_begin)
+		hc->block_begin(hc->arg);
+}
+
+static void block_end(const struct handler_ctx *hc)
+{
+	if (hc->block_end)
+		hc->block_end(hc->arg);
+}
 
 static int64_t probe_deadline(const struct prober *p)
 {
@@ -306,7 +323,9 @@ static int handle(const struct handler_ctx *hc, char *buf, size_t len, bool loop
 		break;
 	case ROUTE_PROBE: {
 		struct probe_outcome o;
+		block_begin(hc);
 		run_probe(hc, rq, rt.prober, &o);
+		block_end(hc);
 		if (o.status != 200 && o.status != 204)
 			log_warn("probe %s: %d (%s)", rt.prober->path, o.status, o.reason);
 		else
@@ -317,8 +336,11 @@ static int handle(const struct handler_ctx *hc, char *buf, size_t len, bool loop
 	}
 	case ROUTE_READY: {
 		struct agent_response r = { .status = 200 };
-		if (hc->h && hc->h->ready)
+		if (hc->h && hc->h->ready) {
+			block_begin(hc);
 			agent_ready_check(hc->h->ready, hc->draining, &r);
+			block_end(hc);
+		}
 		else
 			r.status = hc->draining ? 503 : 200;
 		agent_resp_to_wire(rq, &r, close, out);
@@ -336,8 +358,10 @@ static int handle(const struct handler_ctx *hc, char *buf, size_t len, bool loop
 			if (a) snprintf(ab, sizeof(ab), "%.*s", (int)a->value_len, a->value);
 			if (u) snprintf(ub, sizeof(ub), "%.*s", (int)u->value_len, u->value);
 			if (t) snprintf(tb, sizeof(tb), "%.*s", (int)t->value_len, t->value);
+			block_begin(hc);
 			agent_metrics_scrape(hc->h->metrics, a ? ab : NULL, u ? ub : NULL,
 					     t ? tb : NULL, &r);
+			block_end(hc);
 		}
 		agent_resp_to_wire(rq, &r, close, out);
 		agent_response_free(&r);
@@ -375,10 +399,14 @@ void agent_server_handle_buffer(const struct agent_config *cfg, const char *buf,
 
 /* ---------- serving a connection ---------- */
 
+static void worker_block_begin(void *arg);
+static void worker_block_end(void *arg);
+
 static void process(struct srv *s, struct conn *c)
 {
 	struct handler_ctx hc = { .cfg = s->cfg, .h = s->h, .ep = &s->ep, .pools = s->pools,
-				  .tls = s->tls };
+				  .tls = s->tls, .block_begin = worker_block_begin,
+				  .block_end = worker_block_end, .arg = s };
 	for (;;) {
 		hc.draining = atomic_load(&s->draining);
 		size_t e = head_end(c->buf, c->len);
@@ -443,11 +471,23 @@ static void refuse_431(struct srv *s, struct conn *c)
 
 static void spawn_worker(struct srv *s);
 
-/* Make sure some thread is left waiting for events before this one blocks. */
-static void keep_a_follower(struct srv *s)
+/* Before this thread blocks (in a probe), make sure another one is left
+ * waiting for events. Only threads inside a blocking call count as taken:
+ * one that has just answered and was preempted will be back at once, and
+ * counting it made bursts start threads that were never needed. */
+static void worker_block_begin(void *arg)
 {
-	if (atomic_load(&s->idle) == 0 && atomic_load(&s->threads) < s->cfg->max_workers)
+	struct srv *s = arg;
+	int probing = atomic_fetch_add(&s->probing, 1) + 1;
+	if (atomic_load(&s->idle) == 0 && atomic_load(&s->threads) < s->cfg->max_workers &&
+	    atomic_load(&s->threads) <= probing)
 		spawn_worker(s);
+}
+
+static void worker_block_end(void *arg)
+{
+	struct srv *s = arg;
+	atomic_fetch_sub(&s->probing, 1);
 }
 
 static void on_conn_event(struct srv *s, struct conn *c)
@@ -497,7 +537,6 @@ static void on_conn_event(struct srv *s, struct conn *c)
 	if (c->len && head_end(c->buf, c->len)) {
 		atomic_store(&c->state, C_BUSY);
 		atomic_fetch_add(&s->busy, 1);
-		keep_a_follower(s);
 		process(s, c);
 		atomic_fetch_sub(&s->busy, 1);
 		return;
@@ -746,6 +785,8 @@ static void spawn_worker(struct srv *s)
 	pthread_attr_init(&attr);
 	pthread_attr_setstacksize(&attr, WORKER_STACK);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	log_debug("starting worker %d (busy %d, idle %d)", t + 1, atomic_load(&s->busy),
+		  atomic_load(&s->idle));
 	pthread_t th;
 	/* born idle: followers being started count, so a burst of requests
 	 * does not start a thread for each of them */
