@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -742,9 +743,6 @@ static void *worker_main(void *arg)
 		int n = epoll_wait(s->epfd, &ev, 1, SWEEP_MS);
 		atomic_fetch_sub(&s->idle, 1);
 		int64_t now = probe_now_ms();
-		int64_t last = atomic_load(&s->last_sweep);
-		if (now - last >= SWEEP_MS && atomic_compare_exchange_strong(&s->last_sweep, &last, now))
-			sweep(s, atomic_load(&s->draining), false);
 		if (n <= 0) {
 			if (now - idle_since > WORKER_IDLE_MS && atomic_load(&s->threads) > WORKERS_KEPT) {
 				/* an idle thread goes; its arena memory goes back */
@@ -903,14 +901,20 @@ int agent_server_run(const struct agent_config *cfg, const struct agent_handlers
 	log_info("status server listening on port %d", cfg->status_port);
 	spawn_worker(s);
 
-	/* The main thread only watches for the end. */
-	pthread_mutex_lock(&s->t_lock);
-	while (!atomic_load(&s->draining))
-		pthread_cond_wait(&s->t_cond, &s->t_lock);
-	pthread_mutex_unlock(&s->t_lock);
+	/* The main thread sweeps (time-outs, parked connections) at a lower
+	 * priority than the workers, so that work never sits in front of a
+	 * request, and watches for the end. */
+	(void)setpriority(PRIO_PROCESS, (id_t)gettid(), 5);
+	while (!atomic_load(&s->draining)) {
+		usleep(SWEEP_MS * 1000);
+		sweep(s, false, false);
+	}
 	int64_t deadline = probe_now_ms() + cfg->grace_ms;
-	while (atomic_load(&s->busy) > 0 && probe_now_ms() < deadline)
+	while (atomic_load(&s->busy) > 0 && probe_now_ms() < deadline) {
+		sweep(s, true, false);
 		usleep(10000);
+	}
+	sweep(s, true, false);
 	int stragglers = atomic_load(&s->busy);
 	atomic_store(&s->stop, true);
 	if (stragglers) {
