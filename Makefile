@@ -6,7 +6,7 @@ ASAN_BUILD ?= build-asan
 FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 20
 
-.PHONY: all build deps test test-unit run bench fuzz asan clean
+.PHONY: all build deps test test-unit run bench fuzz fuzz-build asan clean
 
 all: build
 
@@ -27,9 +27,10 @@ asan: $(ASAN_BUILD)/build.ninja
 	ninja -C $(ASAN_BUILD)
 
 # Every test layer: unit, conformance, e2e, then unit + conformance again
-# under AddressSanitizer + UndefinedBehaviorSanitizer (LeakSanitizer on).
-test: deps build asan
-	tests/run.py --build $(BUILD) --asan-build $(ASAN_BUILD)
+# under AddressSanitizer + UndefinedBehaviorSanitizer (LeakSanitizer on),
+# then a short smoke run of every libFuzzer harness.
+test: deps build asan fuzz-build
+	tests/run.py --build $(BUILD) --asan-build $(ASAN_BUILD) --fuzz-build $(FUZZ_BUILD)
 
 test-unit: build
 	tests/run.py --build $(BUILD) --layer unit
@@ -47,8 +48,10 @@ $(FUZZ_BUILD)/build.ninja:
 
 # Every libFuzzer harness for FUZZ_SECONDS each (a smoke run; longer runs:
 # make fuzz FUZZ_SECONDS=600).
-fuzz: deps $(FUZZ_BUILD)/build.ninja
+fuzz-build: $(FUZZ_BUILD)/build.ninja
 	ninja -C $(FUZZ_BUILD)
+
+fuzz: deps fuzz-build
 	fuzz/run $(FUZZ_BUILD) $(FUZZ_SECONDS)
 
 clean:

@@ -9,6 +9,8 @@ Layers, in order:
   e2e           pytest against real peers: netns + iptables, HTTP/gRPC servers
   unit-asan     the unit programs again, built with ASan+UBSan (+LeakSanitizer)
   conformance-asan   the conformance tests again, driving the sanitizer build
+  fuzz-smoke    every libFuzzer harness (build-fuzz) for a few seconds on its
+                seeds; a crash, leak or sanitizer report fails it
 
 Each test case counts once per layer. The last line is
 "N passed, N failed, N skipped"; the exit status is 1 when anything failed.
@@ -120,10 +122,42 @@ def run_pytest(path, label, skiff_bin, extra_env=None):
     return t
 
 
+def run_fuzz_smoke(build, seconds):
+    """Run each fuzz-* harness briefly; each harness counts as one test."""
+    import tempfile
+    t = Tally()
+    fuzz_dir = os.path.join(build, "fuzz")
+    if not os.path.isdir(fuzz_dir):
+        return t
+    for name in sorted(os.listdir(fuzz_dir)):
+        path = os.path.join(fuzz_dir, name)
+        if not (name.startswith("fuzz-") and os.path.isfile(path) and os.access(path, os.X_OK)):
+            continue
+        short = name[len("fuzz-"):]
+        seeds = os.path.join(ROOT, "fuzz", "seeds", short)
+        with tempfile.TemporaryDirectory(prefix=f"skiff-fuzz-{short}-") as corpus:
+            cmd = [path, f"-max_total_time={seconds}", "-print_final_stats=1", corpus]
+            if os.path.isdir(seeds):
+                cmd.append(seeds)
+            p = subprocess.run(cmd, capture_output=True, text=True, cwd=corpus,
+                               timeout=seconds * 4 + 60)
+        execs = re.search(r"stat::number_of_executed_units:\s*(\d+)", p.stderr)
+        if p.returncode == 0:
+            t.passed += 1
+            print(f"fuzz {short}: clean, {execs.group(1) if execs else '?'} runs in {seconds}s")
+        else:
+            t.failed += 1
+            t.failures.append(f"fuzz-smoke/{short}")
+            sys.stdout.write(f"--- fuzz {short} exited {p.returncode}:\n{p.stderr[-6000:]}\n")
+    return t
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--build", default="build")
     ap.add_argument("--asan-build", default="build-asan")
+    ap.add_argument("--fuzz-build", default="build-fuzz")
+    ap.add_argument("--fuzz-seconds", type=int, default=10)
     ap.add_argument("--layer", action="append",
                     help="run only these layers (repeatable)")
     args = ap.parse_args()
@@ -148,6 +182,9 @@ def main():
                 os.path.join(ROOT, "tests/conformance"), "conformance-asan",
                 os.path.join(asan, "skiff"), san_env)),
         ]
+    fuzz = os.path.join(ROOT, args.fuzz_build)
+    if os.path.isdir(fuzz):
+        layers.append(("fuzz-smoke", lambda: run_fuzz_smoke(fuzz, args.fuzz_seconds)))
     total = Tally()
     summary = []
     for name, fn in layers:

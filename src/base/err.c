@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+__attribute__((format(printf, 4, 0)))
 static int err_vset(struct skiff_err *e, int code, int exit_code, const char *fmt, va_list ap)
 {
 	if (!e)

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "base/fileio.h"
 #include "base/log.h"
 #include "base/strbuf.h"
 #include "capture/exec.h"
@@ -43,30 +44,14 @@ static int error_line(const char *err)
 	return 0;
 }
 
-/* Write DATA to PATH, truncating it (Istio does not truncate, Q9). */
+/* Replace PATH with DATA, whole or not at all (Istio writes over it without
+ * truncating, Q9). */
 static int write_rules_file(const char *path, const char *data, size_t len, struct skiff_err *e)
 {
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0)
-		return err_set_exit(e, -errno, 1, "--output-paths: cannot open %s: %s", path,
-				    strerror(errno));
-	size_t off = 0;
-	while (off < len) {
-		ssize_t w = write(fd, data + off, len - off);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			int r = -errno;
-			close(fd);
-			return err_set_exit(e, r, 1, "--output-paths: cannot write %s: %s", path,
-					    strerror(-r));
-		}
-		off += (size_t)w;
-	}
-	if (close(fd) < 0)
-		return err_set_exit(e, -errno, 1, "--output-paths: cannot write %s: %s", path,
-				    strerror(errno));
-	return 0;
+	int r = file_write_atomic(path, data, len, "--output-paths", e);
+	if (r < 0 && e)
+		e->exit_code = 1;
+	return r;
 }
 
 int capture_write_output(const struct capture_config *cfg, const struct capture_plan *plan,
@@ -250,9 +235,17 @@ static int apply_routes(const struct capture_exec *x, const struct capture_confi
 		if (f == CAPTURE_V6 && !cfg->ipv6)
 			break;
 		const char *fam = f == CAPTURE_V4 ? "-4" : "-6";
+		/* `ip rule add` happily adds a duplicate (Istio's netlink call
+		 * fails on one instead); an identical rule is fine, so look first. */
+		const char *show[] = { "ip", fam, "rule", "show", "fwmark", cfg->mark, "lookup",
+				       cfg->route_table, NULL };
+		struct strbuf out = STRBUF_INIT;
+		int sr = capture_exec_run(x, show, NULL, 0, &out, NULL);
+		bool exists = sr == 0 && out.len > 0;
+		strbuf_free(&out);
 		const char *rule[] = { "ip", fam, "rule", "add", "fwmark", cfg->mark, "lookup",
 				       cfg->route_table, NULL };
-		if ((r = run_ip(x, rule, e)) < 0)
+		if (!exists && (r = run_ip(x, rule, e)) < 0)
 			return r;
 		const char *route[] = { "ip", fam, "route", "add", "local",
 					f == CAPTURE_V4 ? "0.0.0.0/0" : "::/0", "dev", "lo", "table",

@@ -749,7 +749,7 @@ int capture_config_parse(struct capture_config *cfg, unsigned command, int argc,
 
 /* ---- host-derived values (spec 2.5) ---- */
 
-void capture_host_probe(struct capture_host *host, char *const *envp)
+void capture_host_probe(struct capture_host *host, char *const *envp, bool lookup_user)
 {
 	memset(host, 0, sizeof(*host));
 	struct ifaddrs *ifa = NULL;
@@ -775,6 +775,8 @@ void capture_host_probe(struct capture_host *host, char *const *envp)
 		freeifaddrs(ifa);
 	}
 	host->addr_state = has4 ? 4 : has6 ? 6 : 0;
+	if (!lookup_user)
+		return;
 	const char *user = env_get_nonempty(envp, "ENVOY_USER");
 	struct passwd *pw = getpwnam(user ? user : "istio-proxy");
 	if (pw) {
@@ -839,7 +841,7 @@ int capture_config_derive(struct capture_config *cfg, unsigned command,
 	struct capture_host probed;
 	const struct capture_host *host = host_in;
 	if (!host) {
-		capture_host_probe(&probed, envp);
+		capture_host_probe(&probed, envp, cfg->uids.n == 0);
 		host = &probed;
 	}
 	if (cfg->uids.n == 0) {
@@ -868,14 +870,13 @@ int capture_config_derive(struct capture_config *cfg, unsigned command,
 		}
 	}
 	bool need_dns = cfg->redirect_dns &&
-			(command == CAPTURE_FOR_CLEAN || !cfg->capture_all_dns);
+			(command == CAPTURE_FOR_CLEAN ||
+			 (!cfg->capture_all_dns && !cfg->skip_rule_apply));
 	if (need_dns) {
 		FILE *f = fopen(cfg->resolv_conf, "re");
 		if (!f)
 			return err_set_exit(e, -errno, 2, "--resolv-conf: cannot read %s: %s",
 					    cfg->resolv_conf, strerror(errno));
-		struct capture_list none = { 0 };
-		(void)none;
 		char *text = NULL;
 		size_t cap = 0, len = 0;
 		char chunk[4096];
@@ -939,7 +940,15 @@ void capture_config_usage(unsigned command, const char *prog, FILE *out)
 		else
 			snprintf(left, sizeof(left), "    --%s%s%s", d->long_name, d->metavar ? " " : "",
 				 d->metavar ? d->metavar : "");
-		fprintf(out, "  %-52s %s", left, d->help);
+		const char *help = d->help;
+		if (command == CAPTURE_FOR_CLEAN && o == OPT_DRY_RUN)
+			help = "print the commands on standard output instead of running them";
+		else if (command == CAPTURE_FOR_CLEAN && o == OPT_REDIRECT_DNS)
+			help = "also delete the DNS capture rules (default: ISTIO_META_DNS_CAPTURE)";
+		else if (command == CAPTURE_FOR_CLEAN && (o == OPT_PROXY_UID || o == OPT_PROXY_GID))
+			help = o == OPT_PROXY_UID ? "uids whose DNS rules are deleted (default: uid of ENVOY_USER, else 1337)"
+						  : "gids whose DNS rules are deleted (default: the uid list)";
+		fprintf(out, "  %-44s %s", left, help);
 		if (d->env)
 			fprintf(out, " [%s]", d->env);
 		if (d->def && *d->def && d->kind == OPTK_STRING)
@@ -948,7 +957,7 @@ void capture_config_usage(unsigned command, const char *prog, FILE *out)
 			fprintf(out, " (default true)");
 		fputc('\n', out);
 	}
-	fprintf(out, "  %-52s %s\n", "-h, --help", "show this help");
+	fprintf(out, "  %-44s %s\n", "-h, --help", "show this help");
 	fprintf(out, "\nExit status: 0 ok, 1 bad flag or value, 2 host input missing (no address, "
 		     "unreadable resolv.conf)%s.\n",
 		command == CAPTURE_FOR_IPTABLES ? ", 126 validation failed, 255 iptables failed" : "");

@@ -151,8 +151,8 @@ int capture_config_parse(struct capture_config *cfg, unsigned command, int argc,
 int capture_config_derive(struct capture_config *cfg, unsigned command,
 			  const struct capture_host *host, char *const *envp, struct skiff_err *e);
 
-/* Read the real host: interface addresses and the ENVOY_USER user. */
-void capture_host_probe(struct capture_host *host, char *const *envp);
+/* Read the real host: interface addresses and (LOOKUP_USER) the ENVOY_USER user. */
+void capture_host_probe(struct capture_host *host, char *const *envp, bool lookup_user);
 
 void capture_config_free(struct capture_config *cfg);
 

@@ -152,7 +152,8 @@ static int convert(const json_t *c, const char *field, const json_t *probe, int 
 	if (p && json_is_string(p)) {
 		json_int_t n = 0;
 		if (!named_port(c, json_string_value(p), &n)) {
-			strbuf_printf(warnings,
+			if (warnings)
+				strbuf_printf(warnings,
 				      "%s: container \"%s\": %s port \"%s\" is not a named port of the "
 				      "container; the probe is rewritten but the agent cannot run it "
 				      "(Istio's behaviour)\n",

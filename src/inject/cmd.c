@@ -1,7 +1,11 @@
 /* cmd.c - `skiff inject`: istioctl kube-inject for manifests on disk. */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "base/cleanup.h"
 #include "base/fileio.h"
@@ -128,42 +132,137 @@ unknown:
 	return 0;
 }
 
+/* The output side: a buffer, flushed to FD (when >= 0) in large chunks. */
+struct out_stream {
+	struct strbuf *buf;
+	int fd;
+	const char *path;
+};
+
+#define FLUSH_AT (1u << 20)
+
+static int flush_out(struct out_stream *o, struct skiff_err *e)
+{
+	if (o->fd < 0 || o->buf->len == 0)
+		return 0;
+	const char *p = o->buf->buf;
+	size_t n = o->buf->len;
+	while (n > 0) {
+		ssize_t w = write(o->fd, p, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return err_set(e, -errno, "-o: cannot write %s: %s", o->path, strerror(errno));
+		p += w;
+		n -= (size_t)w;
+	}
+	strbuf_reset(o->buf);
+	return 0;
+}
+
+struct run {
+	const struct inject_config *cfg;
+	const char *shown;
+	struct out_stream *out;
+	struct strbuf *warnings;
+	struct skiff_err *e;
+};
+
+static int one_doc(struct manifest_doc *d, void *ctx)
+{
+	struct run *run = ctx;
+	struct strbuf *out = run->out->buf;
+	if (!d->root || json_is_null(d->root))
+		return 0; /* empty documents are dropped, as kube-inject does */
+	char where[512];
+	snprintf(where, sizeof(where), "%s: document %zu (line %d):", run->shown, d->index, d->line);
+	int r = inject_document(run->cfg, d->root, where, run->warnings, run->e);
+	if (r < 0)
+		return r;
+	if (r == 0 && d->src) {
+		/* blank lines before the next "---" belong to the separator,
+		 * unless a keep-chomped block scalar could end the document */
+		size_t n = d->src_len;
+		if (!memmem(d->src, n, "|+", 2) && !memmem(d->src, n, ">+", 2))
+			while (n > 1 && d->src[n - 1] == '\n' && d->src[n - 2] == '\n')
+				n--;
+		strbuf_append(out, d->src, n);
+		if (n == 0 || d->src[n - 1] != '\n')
+			strbuf_putc(out, '\n');
+	} else {
+		manifest_emit_yaml(d->root, out);
+	}
+	strbuf_puts(out, "---\n");
+	if (strbuf_failed(out))
+		return err_set(run->e, SKIFF_ENOMEM, "out of memory building the output");
+	if (out->len >= FLUSH_AT)
+		return flush_out(run->out, run->e);
+	return 0;
+}
+
+static int inject_stream(const struct inject_config *cfg, const char *name, const char *text,
+			 size_t len, struct out_stream *o, struct strbuf *warnings,
+			 struct skiff_err *e)
+{
+	struct run run = {
+		.cfg = cfg,
+		.shown = (!name || !strcmp(name, "-")) ? "<stdin>" : name,
+		.out = o,
+		.warnings = warnings,
+		.e = e,
+	};
+	int r = manifest_parse_each(name, text, len, one_doc, &run, e);
+	if (r == 0)
+		r = flush_out(o, e);
+	return r;
+}
+
 int inject_manifest(const struct inject_config *cfg, const char *name, const char *text,
 		    size_t len, struct strbuf *out, struct strbuf *warnings, struct skiff_err *e)
 {
-	struct manifest m;
-	int r = manifest_parse(name, text, len, &m, e);
-	if (r < 0)
+	struct out_stream o = { .buf = out, .fd = -1 };
+	return inject_stream(cfg, name, text, len, &o, warnings, e);
+}
+
+/* -o FILE: stream into a temporary file next to FILE, then rename it over
+ * FILE; on any error the temporary file is removed and FILE is untouched.
+ * Standard output is buffered whole, so an error leaves it empty too. */
+static int inject_to(const struct inject_config *cfg, const char *in, const char *text,
+		     size_t len, const char *path, struct strbuf *warnings, struct skiff_err *e)
+{
+	struct strbuf buf = STRBUF_INIT;
+	int r;
+	if (!strcmp(path, "-")) {
+		r = inject_manifest(cfg, in, text, len, &buf, warnings, e);
+		if (r == 0)
+			r = file_write_atomic("-", buf.buf ? buf.buf : "", buf.len, "-o", e);
+		strbuf_free(&buf);
 		return r;
-	const char *shown = (!name || !strcmp(name, "-")) ? "<stdin>" : name;
-	for (size_t i = 0; i < m.n_docs; i++) {
-		struct manifest_doc *d = &m.docs[i];
-		if (!d->root || json_is_null(d->root))
-			continue; /* empty documents are dropped, as kube-inject does */
-		char where[512];
-		snprintf(where, sizeof(where), "%s: document %zu (line %d):", shown, d->index, d->line);
-		r = inject_document(cfg, d->root, where, warnings, e);
-		if (r < 0)
-			break;
-		if (r == 0 && d->src) {
-			/* blank lines before the next "---" belong to the separator,
-			 * unless a keep-chomped block scalar could end the document */
-			size_t n = d->src_len;
-			if (!memmem(d->src, n, "|+", 2) && !memmem(d->src, n, ">+", 2))
-				while (n > 1 && d->src[n - 1] == '\n' && d->src[n - 2] == '\n')
-					n--;
-			strbuf_append(out, d->src, n);
-			if (n == 0 || d->src[n - 1] != '\n')
-				strbuf_putc(out, '\n');
-		} else {
-			manifest_emit_yaml(d->root, out);
-		}
-		strbuf_puts(out, "---\n");
-		r = 0;
 	}
-	manifest_free(&m);
-	if (r == 0 && strbuf_failed(out))
-		r = err_set(e, SKIFF_ENOMEM, "out of memory building the output");
+	struct strbuf tmp = STRBUF_INIT;
+	strbuf_printf(&tmp, "%s.skiff-XXXXXX", path);
+	if (strbuf_failed(&tmp))
+		return err_set(e, SKIFF_ENOMEM, "out of memory");
+	int fd = mkostemp(tmp.buf, O_CLOEXEC);
+	if (fd < 0) {
+		r = err_set(e, -errno, "-o: cannot create %s: %s", path, strerror(errno));
+		strbuf_free(&tmp);
+		return r;
+	}
+	struct out_stream o = { .buf = &buf, .fd = fd, .path = path };
+	r = inject_stream(cfg, in, text, len, &o, warnings, e);
+	if (r == 0 && fsync(fd) < 0)
+		r = err_set(e, -errno, "-o: cannot write %s: %s", path, strerror(errno));
+	if (r == 0)
+		(void)fchmod(fd, 0644);
+	if (close(fd) < 0 && r == 0)
+		r = err_set(e, -errno, "-o: cannot write %s: %s", path, strerror(errno));
+	if (r == 0 && rename(tmp.buf, path) < 0)
+		r = err_set(e, -errno, "-o: cannot write %s: %s", path, strerror(errno));
+	if (r < 0)
+		unlink(tmp.buf);
+	strbuf_free(&tmp);
+	strbuf_free(&buf);
 	return r;
 }
 
@@ -175,7 +274,7 @@ int cmd_inject(int argc, char **argv, char **envp)
 		return pr > 0 ? 0 : 1;
 	struct skiff_err e = { 0 };
 	struct inject_config *cfg = NULL;
-	struct strbuf warnings = STRBUF_INIT, out = STRBUF_INIT;
+	struct strbuf warnings = STRBUF_INIT;
 	_cleanup_free_ char *text = NULL;
 	size_t len = 0;
 	int r = inject_config_new(o.mesh, o.values, envp, &cfg, &e);
@@ -186,9 +285,7 @@ int cmd_inject(int argc, char **argv, char **envp)
 	if (r == 0)
 		r = file_read_all(o.in, INJECT_MAX_INPUT, "-f", &text, &len, &e);
 	if (r == 0)
-		r = inject_manifest(cfg, o.in, text, len, &out, &warnings, &e);
-	if (r == 0)
-		r = file_write_atomic(o.out ? o.out : "-", out.buf ? out.buf : "", out.len, "-o", &e);
+		r = inject_to(cfg, o.in, text, len, o.out ? o.out : "-", &warnings, &e);
 	if (warnings.len) {
 		const char *s = strbuf_str(&warnings);
 		while (*s) {
@@ -201,7 +298,6 @@ int cmd_inject(int argc, char **argv, char **envp)
 	if (r < 0)
 		fprintf(stderr, "skiff inject: %s\n", e.msg[0] ? e.msg : "failed");
 	strbuf_free(&warnings);
-	strbuf_free(&out);
 	inject_config_free(cfg);
 	return r < 0 ? 1 : 0;
 }

@@ -378,7 +378,8 @@ int inject_config_load_inject_config(struct inject_config *c, const char *path,
 				    "--injectConfigFile %s: policy: \"%s\" is not enabled or disabled",
 				    path, policy);
 	}
-	if (r == 0 && (json_object_get(root, "template") || json_object_get(root, "templates")))
+	if (r == 0 && warnings &&
+	    (json_object_get(root, "template") || json_object_get(root, "templates")))
 		strbuf_printf(warnings,
 			      "--injectConfigFile %s: templates are not run; skiff renders Istio "
 			      "1.13's default sidecar template (only `policy` is read)\n", path);

@@ -705,7 +705,8 @@ static int inject_template(const struct inject_config *cfg, json_t *holder, cons
 	char *reason = NULL;
 	int r = inject_pod(cfg, tpl, owner, INJECT_PATH_KUBE_INJECT, &reason, warnings, e);
 	if (r == 0 && reason)
-		strbuf_printf(warnings, "%s: not injected: %s\n", where, reason);
+		if (warnings)
+			strbuf_printf(warnings, "%s: not injected: %s\n", where, reason);
 	free(reason);
 	if (r < 0)
 		return err_prefix(e, "%s: ", where);
@@ -772,7 +773,8 @@ int inject_document(const struct inject_config *cfg, json_t *doc, const char *wh
 		o.api_version = "v1";
 		r = inject_pod(cfg, doc, &o, INJECT_PATH_KUBE_INJECT, &reason, warnings, e);
 		if (r == 0 && reason)
-			strbuf_printf(warnings, "%s: not injected: %s\n", w, reason);
+			if (warnings)
+				strbuf_printf(warnings, "%s: not injected: %s\n", w, reason);
 		free(reason);
 		if (r < 0)
 			return err_prefix(e, "%s: ", w);
@@ -803,7 +805,12 @@ int inject_document(const struct inject_config *cfg, json_t *doc, const char *wh
 		r = inject_template(cfg, js, "template", &o, w, warnings, e);
 		if (r < 0)
 			return r;
-		if (r == 1 && inject_metadata_artefact(jobj(jt, "metadata")) < 0)
+		if (r == 1 && !json_object_get(jt, "metadata")) {
+			static const char *const before_spec[] = { "spec", NULL };
+			if (manifest_obj_insert_before(jt, "metadata", json_object(), before_spec) < 0)
+				return err_set(e, SKIFF_ENOMEM, "out of memory");
+		}
+		if (r == 1 && inject_metadata_artefact(json_object_get(jt, "metadata")) < 0)
 			return err_set(e, SKIFF_ENOMEM, "out of memory");
 	} else {
 		return 0;

@@ -133,7 +133,6 @@ static void port_json(struct strbuf *sb, const json_t *p)
 	const json_t *cp = json_object_get(p, "containerPort");
 	const char *proto = jstr(p, "protocol");
 	const char *hip = jstr(p, "hostIP");
-	_cleanup_free_ char *nq = NULL, *pq = NULL, *hq = NULL;
 	strbuf_putc(sb, '{');
 	bool first = true;
 #define SEP() do { if (!first) strbuf_putc(sb, ','); first = false; } while (0)

@@ -25,7 +25,12 @@ struct frame {
 struct anchor {
 	char *name;
 	json_t *value;
+	size_t nodes;     /* size of value, counted once */
 };
+
+/* Aliases are expanded by copying; this bounds what a small input can make
+ * ("billion laughs"). */
+#define MANIFEST_MAX_ALIAS_NODES 1000000
 
 struct builder {
 	const char *name;
@@ -34,6 +39,7 @@ struct builder {
 	struct anchor *anchors;
 	size_t n_anchors, cap_anchors;
 	size_t doc_index;
+	size_t alias_nodes;
 	json_t *root;
 	bool have_root;
 };
@@ -51,6 +57,7 @@ static void builder_reset_doc(struct builder *b)
 		json_decref(b->anchors[i].value);
 	}
 	b->n_anchors = 0;
+	b->alias_nodes = 0;
 	json_decref(b->root);
 	b->root = NULL;
 	b->have_root = false;
@@ -63,6 +70,23 @@ static char *tok_dup(struct fy_token *t)
 	if (!s)
 		return strdup("");
 	return strndup(s, len);
+}
+
+static size_t count_nodes(const json_t *v)
+{
+	size_t n = 1;
+	if (json_is_object(v)) {
+		const char *k;
+		json_t *c;
+		json_object_foreach((json_t *)v, k, c)
+			n += count_nodes(c);
+	} else if (json_is_array(v)) {
+		size_t i;
+		json_t *c;
+		json_array_foreach(v, i, c)
+			n += count_nodes(c);
+	}
+	return n;
 }
 
 static int anchor_add(struct builder *b, const char *name, json_t *v)
@@ -80,15 +104,16 @@ static int anchor_add(struct builder *b, const char *name, json_t *v)
 		return -ENOMEM;
 	b->anchors[b->n_anchors].name = n;
 	b->anchors[b->n_anchors].value = json_incref(v);
+	b->anchors[b->n_anchors].nodes = count_nodes(v);
 	b->n_anchors++;
 	return 0;
 }
 
-static json_t *anchor_find(struct builder *b, const char *name)
+static struct anchor *anchor_find(struct builder *b, const char *name)
 {
 	for (size_t i = b->n_anchors; i-- > 0;)
 		if (strcmp(b->anchors[i].name, name) == 0)
-			return b->anchors[i].value;
+			return &b->anchors[i];
 	return NULL;
 }
 
@@ -163,15 +188,88 @@ static json_t *resolve_plain(const char *s, size_t n)
 	return json_stringn(s, n);
 }
 
-static json_t *scalar_value(struct fy_event *ev)
+/* The value of a single-quoted scalar from its source text (between the
+ * quotes): '' is a quote, and line breaks fold as in flow scalars (spaces
+ * around a break dropped; one break = a space, n empty lines = n newlines).
+ * Done here because libfyaml 0.7.12 leaks memory in fy_token_get_text() on
+ * runs of '' and its chunk iterator returns one quote too many for them
+ * (both found by fuzz-manifest). Returns a heap string or NULL. */
+char *manifest_single_quoted(const char *src, size_t n, size_t *out_len)
+{
+	struct strbuf sb = STRBUF_INIT;
+	size_t i = 0;
+	bool first = true;
+	size_t empties = 0;
+	while (i <= n) {
+		const char *nl = memchr(src + i, '\n', n - i);
+		size_t end = nl ? (size_t)(nl - src) : n;
+		size_t a = i, z = end;
+		if (z > a && src[z - 1] == '\r')
+			z--;
+		if (!first)
+			while (a < z && (src[a] == ' ' || src[a] == '\t'))
+				a++;
+		if (nl)
+			while (z > a && (src[z - 1] == ' ' || src[z - 1] == '\t'))
+				z--;
+		if (!first && a == z && nl) {
+			empties++;
+		} else {
+			if (!first) {
+				if (empties)
+					for (size_t k = 0; k < empties; k++)
+						strbuf_putc(&sb, '\n');
+				else
+					strbuf_putc(&sb, ' ');
+			}
+			empties = 0;
+			for (size_t k = a; k < z; k++) {
+				strbuf_putc(&sb, src[k]);
+				if (src[k] == '\'' && k + 1 < z && src[k + 1] == '\'')
+					k++;
+			}
+		}
+		first = false;
+		if (!nl)
+			break;
+		i = end + 1;
+	}
+	if (strbuf_failed(&sb)) {
+		strbuf_free(&sb);
+		return NULL;
+	}
+	*out_len = sb.len;
+	if (!sb.buf)
+		return strdup("");
+	return strbuf_steal(&sb);
+}
+
+static json_t *scalar_value(struct fy_event *ev, const char *text, size_t text_len)
 {
 	size_t len = 0;
-	const char *s = fy_token_get_text(ev->scalar.value, &len);
+	enum fy_scalar_style st = fy_token_scalar_style(ev->scalar.value);
+	_cleanup_free_ char *own = NULL;
+	const char *s;
+	const struct fy_mark *ts = fy_token_start_mark(ev->scalar.value);
+	const struct fy_mark *te = fy_token_end_mark(ev->scalar.value);
+	if (st == FYSS_SINGLE_QUOTED && ts && te && ts->input_pos <= te->input_pos &&
+	    te->input_pos <= text_len) {
+		s = own = manifest_single_quoted(text + ts->input_pos,
+						 te->input_pos - ts->input_pos, &len);
+		if (!own)
+			return NULL;
+	} else {
+		s = fy_token_get_text(ev->scalar.value, &len);
+		/* libfyaml 0.7.12 gives "\0" for an empty block scalar that ends
+		 * the input with one newline ("k: |\n"); the input has no NUL
+		 * (check_utf8), so a NUL here is that bug: the value is "" */
+		if ((st == FYSS_LITERAL || st == FYSS_FOLDED) && s && len == 1 && s[0] == '\0')
+			len = 0;
+	}
 	if (!s) {
 		s = "";
 		len = 0;
 	}
-	enum fy_scalar_style st = fy_token_scalar_style(ev->scalar.value);
 	bool force_str = false;
 	if (ev->scalar.tag) {
 		const char *suffix = fy_tag_token_suffix0(ev->scalar.tag);
@@ -283,15 +381,178 @@ static int add_doc(struct manifest *m, size_t *cap, struct manifest_doc *d)
 	return 0;
 }
 
-static void diag_discard(struct fy_diag *diag, void *user, const char *buf, size_t len)
+/* The first error libfyaml reports, taken from its formatted output
+ * ("<input>:LINE:COL: error: MESSAGE"). Collecting errors instead
+ * (FYPCF_COLLECT_DIAG) leaks memory in libfyaml 0.7.12. */
+struct diag_capture {
+	bool have;
+	int line;
+	char msg[256];
+};
+
+static void diag_output(struct fy_diag *diag, void *user, const char *buf, size_t len)
 {
-	(void)diag; (void)user; (void)buf; (void)len;
+	(void)diag;
+	struct diag_capture *dc = user;
+	if (dc->have)
+		return;
+	const char *tag = memmem(buf, len, ": error: ", 9);
+	if (!tag)
+		return;
+	/* walk back over ":COL" and ":LINE" */
+	const char *p = tag;
+	int fields[2] = { 0, 0 };
+	for (int f = 0; f < 2; f++) {
+		const char *end = p;
+		while (p > buf && p[-1] >= '0' && p[-1] <= '9')
+			p--;
+		if (p == end || p == buf || p[-1] != ':')
+			break;
+		fields[f] = atoi(p);
+		p--;
+	}
+	dc->line = fields[1];
+	const char *m = tag + 9;
+	size_t ml = len - (size_t)(m - buf);
+	while (ml && (m[ml - 1] == '\n' || m[ml - 1] == ' '))
+		ml--;
+	snprintf(dc->msg, sizeof(dc->msg), "%.*s", (int)ml, m);
+	dc->have = true;
+}
+
+typedef int (*doc_cb)(struct manifest_doc *d, void *ctx);
+static int parse(const char *name, const char *text, size_t len, struct manifest *m,
+		 bool verify, doc_cb cb, void *ctx, struct skiff_err *e);
+
+/* Is the copied text of D safe to write back for it? Scalars are not copied
+ * (their start mark is after any block indicator); text with anchors, aliases
+ * or tags is re-read and compared. */
+static void check_src(struct manifest_doc *d, bool verify)
+{
+	if (!d->src)
+		return;
+	if (!json_is_object(d->root) && !json_is_array(d->root)) {
+		d->src = NULL;
+		d->src_len = 0;
+		return;
+	}
+	bool at_eof = d->src_len == 0 || d->src[d->src_len - 1] != '\n';
+	if (!verify || (!at_eof && !memchr(d->src, '&', d->src_len) &&
+			!memchr(d->src, '!', d->src_len) && !memchr(d->src, '*', d->src_len)))
+		return;
+	/* re-read the copy as it will be written: followed by a newline (libfyaml
+	 * reads some texts differently at the very end of the input; found by
+	 * fuzz-manifest) */
+	struct strbuf copy = STRBUF_INIT;
+	strbuf_append(&copy, d->src, d->src_len);
+	if (at_eof)
+		strbuf_putc(&copy, '\n');
+	strbuf_puts(&copy, "---\n");
+	struct manifest sub;
+	struct skiff_err e = { 0 };
+	bool ok = false;
+	if (!strbuf_failed(&copy) &&
+	    parse("copy", copy.buf, copy.len, &sub, false, NULL, NULL, &e) == 0) {
+		ok = sub.n_docs >= 1 && json_equal(sub.docs[0].root, d->root) &&
+		     (sub.n_docs == 1 || !sub.docs[1].root || json_is_null(sub.docs[1].root));
+		manifest_free(&sub);
+	}
+	strbuf_free(&copy);
+	if (!ok) {
+		d->src = NULL;
+		d->src_len = 0;
+	}
+}
+
+/* Offset of the first byte that is not valid UTF-8 or is a control
+ * character YAML does not allow, or LEN. libfyaml 0.7.12
+ * can loop forever on invalid UTF-8 in a directive (found by fuzz-manifest),
+ * and drops such bytes elsewhere; YAML and JSON must be Unicode anyway. */
+static size_t utf8_bad(const unsigned char *s, size_t len)
+{
+	size_t i = 0;
+	while (i < len) {
+		unsigned c = s[i];
+		if (c < 0x80) {
+			/* YAML's printable set: no C0 controls but tab, LF, CR; no DEL */
+			if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7f)
+				return i;
+			i++;
+			continue;
+		}
+		size_t k;
+		uint32_t cp;
+		if ((c & 0xe0) == 0xc0) { k = 2; cp = c & 0x1f; }
+		else if ((c & 0xf0) == 0xe0) { k = 3; cp = c & 0x0f; }
+		else if ((c & 0xf8) == 0xf0) { k = 4; cp = c & 0x07; }
+		else return i;
+		if (i + k > len)
+			return i;
+		for (size_t j = 1; j < k; j++) {
+			if ((s[i + j] & 0xc0) != 0x80)
+				return i;
+			cp = (cp << 6) | (s[i + j] & 0x3f);
+		}
+		if ((k == 2 && cp < 0x80) || (k == 3 && cp < 0x800) || (k == 4 && cp < 0x10000) ||
+		    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+			return i;
+		i += k;
+	}
+	return len;
+}
+
+static int check_utf8(const char *name, const char *text, size_t len, struct skiff_err *e)
+{
+	size_t bad = utf8_bad((const unsigned char *)text, len);
+	if (bad == len)
+		return 0;
+	int line = 1;
+	size_t markers = 0, col = 1;
+	bool first_is_marker = len >= 3 && !memcmp(text, "---", 3);
+	for (size_t i = 0; i < bad; i++) {
+		if (text[i] == '\n') {
+			line++;
+			col = 1;
+			if (i + 3 < len && !memcmp(text + i + 1, "---", 3))
+				markers++;
+		} else {
+			col++;
+		}
+	}
+	if (first_is_marker)
+		markers++;
+	size_t doc = markers > 0 ? markers - (first_is_marker ? 1 : 0) : 0;
+	return err_set(e, SKIFF_EINVAL,
+		       "%s: document %zu, line %d: not valid UTF-8 or not printable "
+		       "(byte 0x%02X at column %zu)",
+		       (!name || !strcmp(name, "-")) ? "<stdin>" : name, doc, line,
+		       (unsigned char)text[bad], col);
 }
 
 int manifest_parse(const char *name, const char *text, size_t len, struct manifest *m,
 		   struct skiff_err *e)
 {
+	return parse(name, text, len, m, true, NULL, NULL, e);
+}
+
+int manifest_parse_each(const char *name, const char *text, size_t len,
+			int (*cb)(struct manifest_doc *doc, void *ctx), void *ctx,
+			struct skiff_err *e)
+{
+	struct manifest m;
+	int r = parse(name, text, len, &m, true, cb, ctx, e);
+	if (r == 0)
+		manifest_free(&m);
+	return r;
+}
+
+static int parse(const char *name, const char *text, size_t len, struct manifest *m,
+		 bool verify, doc_cb cb, void *ctx, struct skiff_err *e)
+{
 	memset(m, 0, sizeof(*m));
+	int ur = check_utf8(name, text, len, e);
+	if (ur < 0)
+		return ur;
 	if (!name || strcmp(name, "-") == 0)
 		name = "<stdin>";
 	m->text = malloc(len + 1);
@@ -301,19 +562,24 @@ int manifest_parse(const char *name, const char *text, size_t len, struct manife
 	m->text[len] = '\0';
 	m->text_len = len;
 
+	struct diag_capture dc = { 0 };
 	struct fy_diag_cfg dcfg;
 	fy_diag_cfg_default(&dcfg);
 	dcfg.fp = NULL;
-	dcfg.output_fn = diag_discard;
+	dcfg.output_fn = diag_output;
+	dcfg.user = &dc;
+	dcfg.colorize = false;
+	dcfg.show_source = false;
+	dcfg.show_position = true;
+	dcfg.show_type = true;
+	dcfg.show_module = false;
 	struct fy_diag *diag = fy_diag_create(&dcfg);
 	if (!diag) {
 		manifest_free(m);
 		return err_set(e, SKIFF_ENOMEM, "%s: out of memory", name);
 	}
-	fy_diag_set_collect_errors(diag, true);
 	struct fy_parse_cfg pcfg = {
-		.flags = FYPCF_QUIET | FYPCF_COLLECT_DIAG | FYPCF_DEFAULT_VERSION_1_2 |
-			 FYPCF_JSON_NONE,
+		.flags = FYPCF_QUIET | FYPCF_DEFAULT_VERSION_1_2 | FYPCF_JSON_NONE,
 		.diag = diag,
 	};
 	struct fy_parser *fyp = fy_parser_create(&pcfg);
@@ -359,7 +625,11 @@ int manifest_parse(const char *name, const char *text, size_t len, struct manife
 			b.root = NULL;
 			if (!cur.line)
 				cur.line = line;
-			if (add_doc(m, &cap, &cur) < 0) {
+			check_src(&cur, verify);
+			if (cb) {
+				r = cb(&cur, ctx);
+				json_decref(cur.root);
+			} else if (add_doc(m, &cap, &cur) < 0) {
 				json_decref(cur.root);
 				r = err_set(e, SKIFF_ENOMEM, "%s: out of memory", name);
 			}
@@ -396,7 +666,7 @@ int manifest_parse(const char *name, const char *text, size_t len, struct manife
 				cur.line = line;
 				root_event = true;
 			}
-			json_t *v = scalar_value(ev);
+			json_t *v = scalar_value(ev, m->text, len);
 			if (v && ev->scalar.anchor) {
 				_cleanup_free_ char *an = tok_dup(ev->scalar.anchor);
 				if (!an || anchor_add(&b, an, v) < 0) {
@@ -410,12 +680,20 @@ int manifest_parse(const char *name, const char *text, size_t len, struct manife
 		}
 		case FYET_ALIAS: {
 			_cleanup_free_ char *an = tok_dup(ev->alias.anchor);
-			json_t *v = an ? anchor_find(&b, an) : NULL;
-			if (!v) {
+			struct anchor *a = an ? anchor_find(&b, an) : NULL;
+			if (!a) {
 				r = err_set(e, SKIFF_EINVAL, "%s: document %zu, line %d: unknown alias *%s",
 					    name, b.doc_index, line, an ? an : "?");
 				break;
 			}
+			b.alias_nodes += a->nodes;
+			if (b.alias_nodes > MANIFEST_MAX_ALIAS_NODES) {
+				r = err_set(e, SKIFF_EINVAL,
+					    "%s: document %zu, line %d: aliases expand to more than %d nodes",
+					    name, b.doc_index, line, MANIFEST_MAX_ALIAS_NODES);
+				break;
+			}
+			json_t *v = a->value;
 			if (b.depth == 0) {
 				root_start = sm ? sm->input_pos : 0;
 				root_col = sm ? sm->column : 0;
@@ -440,12 +718,10 @@ int manifest_parse(const char *name, const char *text, size_t len, struct manife
 	}
 
 	if (r == 0 && fy_parser_get_stream_error(fyp)) {
-		void *it = NULL;
-		struct fy_diag_error *de = fy_diag_errors_iterate(diag, &it);
 		size_t di = in_doc ? b.doc_index : docs_started;
-		if (de)
+		if (dc.have)
 			r = err_set(e, SKIFF_EINVAL, "%s: document %zu, line %d: invalid YAML: %s",
-				    name, di, de->line + 1, de->msg ? de->msg : "syntax error");
+				    name, di, dc.line > 0 ? dc.line : last_line, dc.msg);
 		else
 			r = err_set(e, SKIFF_EINVAL, "%s: document %zu, line %d: invalid YAML",
 				    name, di, last_line);

@@ -52,6 +52,18 @@ int manifest_parse(const char *name, const char *text, size_t len, struct manife
 		   struct skiff_err *e);
 void manifest_free(struct manifest *m);
 
+/* Streaming form: call CB for each document as soon as it is complete (the
+ * document and its root are freed after CB returns; a negative return stops
+ * the parse and is returned, CB having filled E). Memory stays bounded by
+ * the input plus one document. */
+int manifest_parse_each(const char *name, const char *text, size_t len,
+			int (*cb)(struct manifest_doc *doc, void *ctx), void *ctx,
+			struct skiff_err *e);
+
+/* The value of a single-quoted YAML scalar given its text between the
+ * quotes (N bytes): '' unescaped, line breaks folded. Heap string. */
+char *manifest_single_quoted(const char *src, size_t n, size_t *out_len);
+
 /* Append V as one YAML document body (no "---") to OUT. */
 void manifest_emit_yaml(const json_t *v, struct strbuf *out);
 

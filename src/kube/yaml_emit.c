@@ -12,6 +12,15 @@ static bool is_blank(char c) { return c == ' ' || c == '\t' || c == '\n' || c ==
  * resolvers both considered, as go-yaml v2 quotes for 1.1)? */
 static bool resolves_non_string(const char *s, size_t n)
 {
+	if (n > 6 || n == 0) {
+		/* no word is longer than 6; only numbers remain */
+		if (n == 0)
+			return true;
+		if (!strchr("0123456789+-.", s[0]))
+			return false;
+	} else if (!strchr("~nNyYtTfFoO.+-<=0123456789", s[0])) {
+		return false;
+	}
 	static const char *const words[] = {
 		"", "~", "null", "Null", "NULL", "y", "Y", "yes", "Yes", "YES", "n", "N", "no",
 		"No", "NO", "true", "True", "TRUE", "false", "False", "FALSE", "on", "On", "ON",
@@ -135,8 +144,12 @@ static void emit_double(struct strbuf *out, const char *s, size_t n)
 
 static void indent(struct strbuf *out, int n)
 {
-	for (int i = 0; i < n; i++)
-		strbuf_putc(out, ' ');
+	static const char spaces[] = "                                                                ";
+	while (n > 0) {
+		int k = n < 64 ? n : 64;
+		strbuf_append(out, spaces, (size_t)k);
+		n -= k;
+	}
 }
 
 /* Can S be a literal block at this indentation? */
@@ -320,6 +333,12 @@ void manifest_emit_yaml(const json_t *v, struct strbuf *out)
 {
 	if (!v) {
 		strbuf_puts(out, "null\n");
+		return;
+	}
+	if (!json_is_object(v) && !json_is_array(v)) {
+		/* a block scalar at the top still needs indented content */
+		emit_scalar(out, v, 2);
+		strbuf_putc(out, '\n');
 		return;
 	}
 	emit_node(out, v, 0);

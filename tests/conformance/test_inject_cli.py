@@ -344,3 +344,66 @@ def test_wrong_types_in_pod_are_errors():
     p = inject(["-f", "-"], input=yaml.safe_dump(doc), check=False)
     assert p.returncode == 1
     assert "livenessProbe.port" in p.stderr
+
+
+def test_example_does_what_its_readme_says():
+    root = os.path.join(os.path.dirname(__file__), "..", "..", "examples", "inject")
+    p = inject(["-f", os.path.join(root, "deployment.yaml")])
+    out = docs(p.stdout)
+    src = docs(open(os.path.join(root, "deployment.yaml")).read())
+    assert out[0] == src[0]
+    s, _ = pod_spec(out[1])
+    assert init_args(s)[-1] == "15090,15021,22,9999,15020"
+    web = container(s, "web")
+    assert [web[k]["httpGet"]["path"] for k in ("readinessProbe", "livenessProbe", "startupProbe")] \
+        == ["/app-health/web/readyz", "/app-health/web/livez", "/app-health/web/startupz"]
+    env = env_of(container(s, "istio-proxy"))
+    assert env[-1] == ("ISTIO_KUBE_APP_PROBERS",
+                       '{"/app-health/web/livez":{"tcpSocket":{"port":8080}},'
+                       '"/app-health/web/readyz":{"httpGet":{"path":"/ready","port":8080}},'
+                       '"/app-health/web/startupz":{"grpc":{"port":9090,"service":null}}}')
+    again = inject(["-f", "-"], input=p.stdout).stdout
+    assert docs(again) == out
+
+
+def test_user_istio_proxy_is_merged_and_its_probe_untouched():
+    """probes.md 13 / golden proxy-override: a user-defined istio-proxy keeps
+    its own livenessProbe and fields; the template fills in the rest."""
+    c = [{"name": "app", "image": "i", "readinessProbe": {"httpGet": {"port": 80}}},
+         {"name": "istio-proxy", "image": "my/proxy:1",
+          "livenessProbe": {"httpGet": {"port": 15000, "path": "/x"}},
+          "env": [{"name": "CUSTOM", "value": "1"}, {"name": "JWT_POLICY", "value": "first-party-jwt"}]}]
+    out, _ = inject_doc(pod_doc(containers=c))
+    cl = out["spec"]["containers"]
+    assert [x["name"] for x in cl] == ["app", "istio-proxy"]
+    px = cl[1]
+    assert px["livenessProbe"] == {"httpGet": {"port": 15000, "path": "/x"}}
+    assert px["image"] == "my/proxy:1"
+    env = dict(env_of(px))
+    assert env["CUSTOM"] == "1" and env["JWT_POLICY"] == "first-party-jwt"
+    assert env["ISTIO_KUBE_APP_PROBERS"] == '{"/app-health/app/readyz":{"httpGet":{"port":80}}}'
+    assert env_of(px)[-1][0] == "ISTIO_KUBE_APP_PROBERS"
+    assert px["readinessProbe"]["httpGet"]["port"] == 15021  # from the template
+
+
+def test_prometheus_merge_hands_the_app_settings_to_the_agent():
+    c = [{"name": "app", "image": "i", "readinessProbe": {"httpGet": {"port": 80}}}]
+    out, _ = inject_doc(pod_doc({"prometheus.io/scrape": "true", "prometheus.io/port": "9090",
+                                 "prometheus.io/path": "/m"}, containers=c))
+    env = env_of(container(out["spec"], "istio-proxy"))
+    assert env[-2] == ("ISTIO_PROMETHEUS_ANNOTATIONS", '{"scrape":"true","path":"/m","port":"9090"}')
+    assert env[-1][0] == "ISTIO_KUBE_APP_PROBERS"
+    ann = out["metadata"]["annotations"]
+    assert (ann["prometheus.io/port"], ann["prometheus.io/path"], ann["prometheus.io/scrape"]) == \
+        ("15020", "/stats/prometheus", "true")
+    out, _ = inject_doc(pod_doc({"prometheus.io/scrape": "false"}))
+    assert out["metadata"]["annotations"]["prometheus.io/scrape"] == "false"
+    assert "prometheus.io/port" not in out["metadata"]["annotations"]
+
+
+def test_invalid_utf8_input(tmp_path):
+    src = tmp_path / "bad.yaml"
+    src.write_bytes(b"kind: Service\n---\nkind: Pod\nmetadata:\n  name: \xff\n")
+    p = inject(["-f", str(src)], check=False)
+    assert p.returncode == 1
+    assert "document 1, line 5: not valid UTF-8" in p.stderr

@@ -80,6 +80,13 @@ class Pair:
         n = f"{os.getpid()}-{next(_counter)}"
         self.pod, self.peer = f"skc-{n}-pod", f"skc-{n}-peer"
         self.servers = []
+        try:
+            self._setup(n, v4, v6)
+        except Exception:
+            self.close()
+            raise
+
+    def _setup(self, n, v4, v6):
         sh("ip", "netns", "add", self.pod)
         sh("ip", "netns", "add", self.peer)
         sh("ip", "link", "add", f"skcv{n}"[:15], "netns", self.pod, "type", "veth",

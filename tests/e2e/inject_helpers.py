@@ -4,7 +4,7 @@ import subprocess
 
 import yaml
 
-from conftest import run_skiff, istio_vectors  # noqa: F401  (re-exported)
+from conftest import istio_vectors, run_skiff, skiff_bin_path  # noqa: F401  (re-exported)
 
 INJECT_DIR = ("inject",)
 

@@ -140,3 +140,69 @@ def test_istio_named_links(tmp_path):
     c = subprocess.run([str(clean), "--dry-run"], capture_output=True, text=True, env=env)
     assert c.returncode == 0
     assert c.stdout.splitlines()[0] == "iptables -t nat -D PREROUTING -p tcp -j ISTIO_INBOUND"
+
+
+def test_command_mode_installs_the_same_rules(pair):
+    """--restore-format=false: one iptables process per rule, same result."""
+    p = pair
+    assert p.skiff("iptables", *SIDECAR, "-k", "eth9").returncode == 0
+    restore_mode = p.rules()
+    assert p.skiff("clean-iptables").returncode == 0
+    p.ns(p.pod, "iptables", "-t", "nat", "-D", "PREROUTING", "-i", "eth9", "-j", "RETURN")
+    assert "ISTIO" not in p.save()
+    r = p.skiff("iptables", "-f=false", *SIDECAR, "-k", "eth9")
+    assert r.returncode == 0, r.stderr
+    assert p.rules() == restore_mode
+
+
+def test_command_mode_failure_rolls_back(pair):
+    p = pair
+    p.ns(p.pod, "iptables", "-t", "nat", "-N", "ISTIO_OUTPUT")  # the 4th chain will fail
+    r = p.skiff("iptables", "--restore-format=false", *SIDECAR)
+    assert r.returncode == 255
+    assert "iptables -t nat -N ISTIO_OUTPUT" in r.stderr
+    assert [l for l in p.rules() if "ISTIO" in l] == [":ISTIO_OUTPUT - [0:0]"]
+
+
+def test_cni_mode_applies_inside_the_named_namespace(pair):
+    """--cni-mode runs every command through nsenter into --network-namespace;
+    skiff itself runs in the peer namespace here, which must stay untouched."""
+    p = pair
+    r = p.skiff("iptables", "--cni-mode", f"--network-namespace=/var/run/netns/{p.pod}",
+                "--ipv6=false", *SIDECAR, ns=p.peer)
+    assert r.returncode == 0, r.stderr
+    assert "ISTIO_INBOUND" in p.save()
+    assert "ISTIO" not in p.ns(p.peer, "iptables-save").stdout
+
+
+def test_output_paths_holds_the_applied_payload(pair, tmp_path):
+    p = pair
+    out = tmp_path / "rules.txt"
+    out.write_text("x" * 5000)  # longer than the payload: skiff truncates (Istio does not)
+    r = p.skiff("iptables", "--output-paths", str(out), *SIDECAR)
+    assert r.returncode == 0, r.stderr
+    text = out.read_text()
+    assert text.startswith("* nat\n-N ISTIO_INBOUND\n") and text.endswith("COMMIT\n")
+    assert "x" not in text
+
+
+def test_trace_logging_applies(pair):
+    """NFLOG companions go through iptables-restore (which strips the quotes)."""
+    p = pair
+    r = p.skiff("iptables", "--iptables-trace-logging", "-k", "vm0", *SIDECAR)
+    assert r.returncode == 0, r.stderr
+    save = p.save()
+    assert '--nflog-prefix JumpOutbound' in save or '--nflog-prefix "JumpOutbound"' in save
+    assert "KubevirtCommand" in save
+    assert p.skiff("clean-iptables").returncode == 0
+    assert "ISTIO" not in p.save()
+
+
+def test_tproxy_ipv6_routes_and_rules(pair):
+    p = pair
+    r = p.skiff("iptables", "--ipv6=true", "-m", "TPROXY", "-b", "*", "-u", "1337", "-i", "*")
+    assert r.returncode == 0, r.stderr
+    assert "-j TPROXY" in p.save(v6=True)
+    assert "fwmark 0x539 lookup 133" in p.ns(p.pod, "ip", "-6", "rule", "show").stdout
+    assert "local default dev lo" in p.ns(p.pod, "ip", "-6", "route", "show", "table", "133").stdout
+    assert "::6/128" in p.ns(p.pod, "ip", "-6", "addr", "show", "dev", "lo").stdout

@@ -25,5 +25,10 @@ def test_tproxy_rerun_after_clean_keeps_one_policy_rule(pair):
     assert p.skiff("clean-iptables").returncode == 0
     r = p.skiff("iptables", *args)
     assert r.returncode == 0, r.stderr  # an existing policy rule/route is fine
+    # clean-iptables leaves the policy rule (as Istio's does); the second
+    # install must neither fail nor add a duplicate.
     rules = p.ns(p.pod, "ip", "rule", "show").stdout
-    assert rules.count("lookup 133") >= 1
+    assert rules.count("lookup 133") == 1, rules
+    assert p.skiff("clean-iptables").returncode == 0
+    assert p.skiff("iptables", "--ipv6=true", *args).returncode == 0
+    assert p.ns(p.pod, "ip", "-6", "rule", "show").stdout.count("lookup 133") == 1

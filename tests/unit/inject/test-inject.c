@@ -170,6 +170,13 @@ static void bad_input_is_an_error(void **state)
 	assert_true(inject_pod_json(c, p, strlen(p), NULL, &out, &skip, NULL, &e) < 0);
 	assert_non_null(strstr(e.msg, "proxy.istio.io/config"));
 	free(p);
+	/* warnings may be NULL (inject.h): an unknown named port must not crash */
+	const char *np = "{\"metadata\":{\"name\":\"p\"},\"spec\":{\"containers\":[{\"name\":\"a\","
+			 "\"readinessProbe\":{\"httpGet\":{\"port\":\"nosuch\"}}}]}}";
+	assert_int_equal(inject_pod_json(c, np, strlen(np), NULL, &out, &skip, NULL, &e), 0);
+	assert_non_null(out);
+	free(out);
+	out = NULL;
 	const char *nospec = "{\"metadata\":{}}";
 	assert_true(inject_pod_json(c, nospec, strlen(nospec), NULL, &out, &skip, NULL, &e) < 0);
 	assert_null(out);
@@ -269,6 +276,34 @@ static void interception_none_has_no_init(void **state)
 	inject_config_free(c);
 }
 
+static void webhook_and_file_paths_agree(void **state)
+{
+	(void)state;
+	/* the webhook's inject_pod_json() and skiff inject's inject_document()
+	 * give the same pod (the file path adds the document's `status: {}`) */
+	struct inject_config *c = cfg_new(NULL);
+	char *p = pod("\"namespace\":\"ns\",\"annotations\":{\"traffic.sidecar.istio.io/excludeInboundPorts\":\"22\"}",
+		      "");
+	json_t *a = inject_ok(c, p, "ns");
+	json_t *b = json_loads(p, 0, NULL);
+	struct strbuf w = STRBUF_INIT;
+	struct skiff_err e = { 0 };
+	assert_int_equal(inject_document(c, b, "t", &w, &e), 1);
+	json_t *empty = json_object();
+	assert_true(json_equal(json_object_get(b, "status"), empty));
+	json_decref(empty);
+	json_object_del(b, "status");
+	if (!json_equal(a, b)) {
+		char *da = json_dumps(a, JSON_COMPACT), *db = json_dumps(b, JSON_COMPACT);
+		fail_msg("webhook:\n%s\nfile:\n%s", da, db);
+	}
+	json_decref(a);
+	json_decref(b);
+	strbuf_free(&w);
+	free(p);
+	inject_config_free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -281,6 +316,7 @@ int main(void)
 		cmocka_unit_test(webhook_ignores_annotation_status_port),
 		cmocka_unit_test(istiod_environment),
 		cmocka_unit_test(interception_none_has_no_init),
+		cmocka_unit_test(webhook_and_file_paths_agree),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
