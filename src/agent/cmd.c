@@ -30,8 +30,9 @@ int cmd_agent(int argc, char **argv, char **envp)
 	struct skiff_err e;
 	err_clear(&e);
 	struct agent_config cfg;
-	/* Few, long-lived threads: two malloc arenas are plenty and keep RSS low. */
-	mallopt(M_ARENA_MAX, 2);
+	/* One malloc arena: the workers allocate little, and one heap is reused
+	 * by all of them instead of each thread keeping its own high-water mark. */
+	mallopt(M_ARENA_MAX, 1);
 	int r = agent_config_load(argc, argv, envp, &cfg, &e);
 	if (r == 1) {
 		agent_config_free(&cfg);

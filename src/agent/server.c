@@ -82,6 +82,10 @@ struct srv {
 	pthread_mutex_t list_lock;
 	struct conn *head;
 	int nconn;
+	/* answered connections waiting for the client to close (C_LINGER):
+	 * off the main list, only the sweep touches them */
+	pthread_mutex_t park_lock;
+	struct conn *parked;
 	_Atomic int busy;               /* requests being handled */
 	/* threads */
 	_Atomic int threads, idle;
@@ -118,10 +122,36 @@ static void conn_close(struct srv *s, struct conn *c, bool abortive)
  * the periodic sweep closes it once the client has closed (so the agent's
  * end is the passive one and leaves no TIME_WAIT), batching what would
  * otherwise be one more wake-up per kubelet probe. */
-static void conn_park(struct conn *c)
+static void conn_park(struct srv *s, struct conn *c)
 {
+	free(c->buf); /* nothing more is read into it */
+	c->buf = NULL;
+	c->cap = c->len = 0;
 	atomic_store(&c->since, probe_now_ms());
 	atomic_store(&c->state, C_LINGER);
+	pthread_mutex_lock(&s->list_lock);
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		s->head = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	s->nconn--;
+	pthread_mutex_unlock(&s->list_lock);
+	pthread_mutex_lock(&s->park_lock);
+	c->prev = NULL;
+	c->next = s->parked;
+	s->parked = c;
+	pthread_mutex_unlock(&s->park_lock);
+}
+
+static void parked_free(struct srv *s, struct conn *c, bool abortive)
+{
+	if (c->in_epoll)
+		epoll_ctl(s->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+	probe_net_close(c->fd, abortive);
+	free(c->buf);
+	free(c);
 }
 
 /* (Re-)arm c for its next event; the caller gives up ownership. */
@@ -369,7 +399,7 @@ static void process(struct srv *s, struct conn *c)
 			shutdown(c->fd, SHUT_WR);
 			c->fin_sent = true;
 			c->len = 0;
-			conn_park(c);
+			conn_park(s, c);
 			return;
 		}
 		/* drop the head and whatever of the body is already buffered */
@@ -382,7 +412,7 @@ static void process(struct srv *s, struct conn *c)
 		c->len -= used;
 		if (!keep) {
 			/* Let the client close first: no TIME_WAIT on our side. */
-			conn_park(c);
+			conn_park(s, c);
 			return;
 		}
 		if (c->len && head_end(c->buf, c->len))
@@ -408,7 +438,7 @@ static void refuse_431(struct srv *s, struct conn *c)
 	shutdown(c->fd, SHUT_WR);
 	c->fin_sent = true;
 	c->len = 0;
-	conn_park(c);
+	conn_park(s, c);
 }
 
 static void spawn_worker(struct srv *s);
@@ -513,10 +543,7 @@ static void evict_one_locked(struct srv *s)
 	}
 	if (!victim)
 		return;
-	if (atomic_load(&victim->state) == C_LINGER)
-		conn_free_locked(s, victim, true);
-	else
-		conn_doom_locked(victim);
+	conn_doom_locked(victim);
 }
 
 /* Accept what is pending. With TCP_DEFER_ACCEPT a connection is only
@@ -573,42 +600,69 @@ static void accept_all(struct srv *s)
 		on_conn_event(s, mine);
 }
 
-static void sweep(struct srv *s, bool all_idle)
+/* Periodic: time-outs and parked connections. all_idle: shutting down,
+ * end every connection not being served. final: no thread is left, free
+ * everything. The parked list is taken whole, so the recv() calls on it
+ * run without any lock held. */
+static void sweep(struct srv *s, bool all_idle, bool final)
 {
 	int64_t now = probe_now_ms();
 	pthread_mutex_lock(&s->list_lock);
 	for (struct conn *c = s->head, *next; c; c = next) {
 		next = c->next;
-		int st = atomic_load(&c->state);
-		if (st == C_BUSY)
+		if (final) {
+			conn_free_locked(s, c, true);
+			continue;
+		}
+		if (atomic_load(&c->state) == C_BUSY)
 			continue;
 		int64_t age = now - atomic_load(&c->since);
-		if (st == C_LINGER && !all_idle) {
-			char junk[256];
-			ssize_t r = recv(c->fd, junk, sizeof(junk), MSG_DONTWAIT);
-			if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) {
-				conn_free_locked(s, c, r != 0); /* the client closed first */
-				continue;
-			}
-			if (!c->fin_sent && age > LINGER_TIMEOUT_MS) {
-				/* A client that reads to EOF: give it one, at the cost of
-				 * a TIME_WAIT here. Well-behaved clients closed long ago. */
-				shutdown(c->fd, SHUT_WR);
-				c->fin_sent = true;
-				atomic_store(&c->since, now);
-				continue;
-			}
-		}
-		if (st == C_LINGER) {
-			if (all_idle || age > 4 * LINGER_TIMEOUT_MS)
-				conn_free_locked(s, c, true);
-			continue;
-		}
 		if (all_idle || (c->partial && age > HEAD_TIMEOUT_MS) ||
 		    (!c->partial && age > IDLE_TIMEOUT_MS))
 			conn_doom_locked(c);
 	}
 	pthread_mutex_unlock(&s->list_lock);
+
+	pthread_mutex_lock(&s->park_lock);
+	struct conn *list = s->parked;
+	s->parked = NULL;
+	pthread_mutex_unlock(&s->park_lock);
+	struct conn *keep = NULL, *tail = NULL;
+	for (struct conn *c = list, *next; c; c = next) {
+		next = c->next;
+		int64_t age = now - atomic_load(&c->since);
+		if (all_idle || final) {
+			parked_free(s, c, true);
+			continue;
+		}
+		char junk[256];
+		ssize_t r = recv(c->fd, junk, sizeof(junk), MSG_DONTWAIT);
+		if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) {
+			parked_free(s, c, r != 0); /* the client closed first */
+			continue;
+		}
+		if (c->fin_sent && age > 4 * LINGER_TIMEOUT_MS) {
+			parked_free(s, c, true);
+			continue;
+		}
+		if (!c->fin_sent && age > LINGER_TIMEOUT_MS) {
+			/* A client that reads to EOF: give it one, at the cost of a
+			 * TIME_WAIT here. Well-behaved clients closed long ago. */
+			shutdown(c->fd, SHUT_WR);
+			c->fin_sent = true;
+			atomic_store(&c->since, now);
+		}
+		c->next = keep;
+		keep = c;
+		if (!tail)
+			tail = c;
+	}
+	if (keep) {
+		pthread_mutex_lock(&s->park_lock);
+		tail->next = s->parked;
+		s->parked = keep;
+		pthread_mutex_unlock(&s->park_lock);
+	}
 }
 
 static void on_signal(struct srv *s)
@@ -636,16 +690,22 @@ static void *worker_main(void *arg)
 	struct srv *s = arg;
 	int64_t idle_since = probe_now_ms();
 	struct epoll_event ev;
+	bool counted = true; /* spawn_worker() counted this thread idle already */
 	for (;;) {
-		if (atomic_load(&s->stop))
+		if (atomic_load(&s->stop)) {
+			if (counted)
+				atomic_fetch_sub(&s->idle, 1);
 			break;
-		atomic_fetch_add(&s->idle, 1);
+		}
+		if (!counted)
+			atomic_fetch_add(&s->idle, 1);
+		counted = false;
 		int n = epoll_wait(s->epfd, &ev, 1, SWEEP_MS);
 		atomic_fetch_sub(&s->idle, 1);
 		int64_t now = probe_now_ms();
 		int64_t last = atomic_load(&s->last_sweep);
 		if (now - last >= SWEEP_MS && atomic_compare_exchange_strong(&s->last_sweep, &last, now))
-			sweep(s, atomic_load(&s->draining));
+			sweep(s, atomic_load(&s->draining), false);
 		if (n <= 0) {
 			if (now - idle_since > WORKER_IDLE_MS && atomic_load(&s->threads) > WORKERS_KEPT) {
 				/* an idle thread goes; its arena memory goes back */
@@ -687,8 +747,13 @@ static void spawn_worker(struct srv *s)
 	pthread_attr_setstacksize(&attr, WORKER_STACK);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	pthread_t th;
-	if (pthread_create(&th, &attr, worker_main, s) != 0)
+	/* born idle: followers being started count, so a burst of requests
+	 * does not start a thread for each of them */
+	atomic_fetch_add(&s->idle, 1);
+	if (pthread_create(&th, &attr, worker_main, s) != 0) {
+		atomic_fetch_sub(&s->idle, 1);
 		atomic_fetch_sub(&s->threads, 1);
+	}
 	pthread_attr_destroy(&attr);
 }
 
@@ -743,6 +808,7 @@ static void srv_free(struct srv *s)
 	free(s->pools);
 	probe_tls_free(s->tls);
 	pthread_mutex_destroy(&s->list_lock);
+	pthread_mutex_destroy(&s->park_lock);
 	pthread_mutex_destroy(&s->t_lock);
 	pthread_cond_destroy(&s->t_cond);
 	free(s);
@@ -759,6 +825,7 @@ int agent_server_run(const struct agent_config *cfg, const struct agent_handlers
 	s->ep.ipv6 = cfg->ipv6;
 	agent_probe_host(cfg, s->ep.host, sizeof(s->ep.host));
 	pthread_mutex_init(&s->list_lock, NULL);
+	pthread_mutex_init(&s->park_lock, NULL);
 	pthread_mutex_init(&s->t_lock, NULL);
 	pthread_cond_init(&s->t_cond, NULL);
 	bool need_tls = false;
@@ -815,7 +882,7 @@ int agent_server_run(const struct agent_config *cfg, const struct agent_handlers
 	while (atomic_load(&s->threads) > 0)
 		pthread_cond_wait(&s->t_cond, &s->t_lock);
 	pthread_mutex_unlock(&s->t_lock);
-	sweep(s, true);
+	sweep(s, true, true);
 	close(s->sfd);
 	close(s->epfd);
 	srv_free(s);

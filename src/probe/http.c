@@ -990,54 +990,63 @@ static int open_conn(const struct probe_http_request *rq, const struct url *u, b
 void probe_http_run(const struct probe_http_request *rq, int64_t deadline,
 		    struct probe_outcome *out)
 {
-	const struct probe_http_get *g = rq->get;
-	struct url u = { 0 };
-	u.https = g->scheme && strcmp(g->scheme, "HTTPS") == 0;
-	if (g->port.named || g->port.number <= 0 || g->port.number > 65535) {
-		set_outcome(out, 500, "dial tcp: invalid port %d", g->port.number);
+	/* The URLs and header scratch live on the heap, not on the stack of
+	 * every worker thread (whose touched pages would stay resident). */
+	struct http_scratch {
+		struct url u, next;
+		struct { char host[256]; char authority[300]; } orig;
+		char prev_host[256];
+		char host[512];
+		char referer[4400];
+	} *w = calloc(1, sizeof(*w));
+	if (!w) {
+		set_outcome(out, 500, "out of memory");
 		return;
 	}
-	u.port = (unsigned)g->port.number;
-	snprintf(u.host, sizeof(u.host), "%s", rq->ep->host);
-	probe_net_authority(rq->ep->host, u.port, u.authority, sizeof(u.authority));
-	if (probe_http_target(g->path, u.target, sizeof(u.target)) < 0) {
+
+	const struct probe_http_get *g = rq->get;
+	w->u.https = g->scheme && strcmp(g->scheme, "HTTPS") == 0;
+	if (g->port.named || g->port.number <= 0 || g->port.number > 65535) {
+		set_outcome(out, 500, "dial tcp: invalid port %d", g->port.number);
+		goto done;
+	}
+	w->u.port = (unsigned)g->port.number;
+	snprintf(w->u.host, sizeof(w->u.host), "%s", rq->ep->host);
+	probe_net_authority(rq->ep->host, w->u.port, w->u.authority, sizeof(w->u.authority));
+	if (probe_http_target(g->path, w->u.target, sizeof(w->u.target)) < 0) {
 		set_outcome(out, 500, "invalid probe URL path");
-		return;
+		goto done;
 	}
 	struct reqstate s = { 0 };
 	if (build_headers(rq, &s) < 0) {
 		reqstate_free(&s);
 		set_outcome(out, 500, "out of memory");
-		return;
+		goto done;
 	}
 	if (s.authority_bad) {
 		reqstate_free(&s);
 		set_outcome(out, 500, "invalid header field name \":authority\"");
-		return;
+		goto done;
 	}
 	for (size_t i = 0; i < s.n; i++) {
 		if (!valid_field_name(s.h[i].name, strlen(s.h[i].name)) ||
 		    !valid_field_value(s.h[i].value, s.h[i].value_len)) {
 			set_outcome(out, 500, "invalid header field %.100s", s.h[i].name);
 			reqstate_free(&s);
-			return;
+			goto done;
 		}
 	}
-	const char *orig_host = s.host_override ? s.host_override : u.authority;
+	const char *orig_host = s.host_override ? s.host_override : w->u.authority;
 	if (!valid_field_value(orig_host, strlen(orig_host)) || strchr(orig_host, ' ')) {
 		set_outcome(out, 500, "invalid Host header");
 		reqstate_free(&s);
-		return;
+		goto done;
 	}
-	struct { char host[256]; char authority[300]; } orig;
-	memcpy(orig.host, u.host, sizeof(orig.host));
-	memcpy(orig.authority, u.authority, sizeof(orig.authority));
-	char prev_host[256];
-	unsigned prev_port = u.port;
-	memcpy(prev_host, u.host, sizeof(prev_host));
-	char host[512];
-	snprintf(host, sizeof(host), "%s", orig_host);
-	char referer[4400];
+	memcpy(w->orig.host, w->u.host, sizeof(w->orig.host));
+	memcpy(w->orig.authority, w->u.authority, sizeof(w->orig.authority));
+	unsigned prev_port = w->u.port;
+	memcpy(w->prev_host, w->u.host, sizeof(w->prev_host));
+	snprintf(w->host, sizeof(w->host), "%s", orig_host);
 	bool have_referer = false;
 	struct strbuf req = STRBUF_INIT;
 	struct pconn *c = malloc(sizeof(*c));
@@ -1047,7 +1056,7 @@ void probe_http_run(const struct probe_http_request *rq, int64_t deadline,
 		free(cbuf);
 		set_outcome(out, 500, "out of memory");
 		reqstate_free(&s);
-		return;
+		goto done;
 	}
 	c->fd = -1;
 	c->tls = NULL;
@@ -1055,9 +1064,9 @@ void probe_http_run(const struct probe_http_request *rq, int64_t deadline,
 	c->cap = PCONN_BUF;
 	for (int nreq = 1;; nreq++) {
 		bool original = nreq == 1;
-		bool drop = !(prev_port == u.port && strcmp(prev_host, u.host) == 0);
+		bool drop = !(prev_port == w->u.port && strcmp(w->prev_host, w->u.host) == 0);
 		strbuf_reset(&req);
-		if (render_request(&s, &u, host, have_referer ? referer : NULL, drop && !original,
+		if (render_request(&s, &w->u, w->host, have_referer ? w->referer : NULL, drop && !original,
 				   rq->keepalive, &req) < 0) {
 			set_outcome(out, 500, "out of memory");
 			break;
@@ -1066,17 +1075,17 @@ void probe_http_run(const struct probe_http_request *rq, int64_t deadline,
 		int e = 0;
 		for (int attempt = 0; attempt < 2; attempt++) {
 			char why[160] = "";
-			e = open_conn(rq, &u, original, deadline, c, why, sizeof(why));
+			e = open_conn(rq, &w->u, original, deadline, c, why, sizeof(why));
 			if (e < 0) {
 				set_outcome(out, 500, "%s", why);
 				break;
 			}
 			bool got_any = false;
-			ssize_t w = conn_write(c, strbuf_str(&req), req.len, deadline);
-			if (w >= 0)
+			ssize_t wr = conn_write(c, strbuf_str(&req), req.len, deadline);
+			if (wr >= 0)
 				e = read_response_head(c, deadline, &r, &got_any);
 			else
-				e = (int)w;
+				e = (int)wr;
 			if (e >= 0)
 				break;
 			bool retry = c->reused && !got_any && e != -ETIMEDOUT;
@@ -1101,9 +1110,8 @@ void probe_http_run(const struct probe_http_request *rq, int64_t deadline,
 			break;
 		}
 		if (is_redirect && r.has_location) {
-			struct url next;
 			bool absolute, unsupported;
-			if (resolve_location(&u, r.location, &next, &absolute, &unsupported) < 0) {
+			if (resolve_location(&w->u, r.location, &w->next, &absolute, &unsupported) < 0) {
 				conn_close(c);
 				set_outcome(out, 500, "failed to parse Location header");
 				break;
@@ -1111,10 +1119,10 @@ void probe_http_run(const struct probe_http_request *rq, int64_t deadline,
 			bool eof;
 			(void)drain_body(c, &r, deadline, 2048, &eof);
 			conn_close(c);
-			if (strcmp(next.host, orig.host) != 0) {
-				/* kubelet: another host counts as success, not contacted */
-				set_outcome(out, 200, "redirect to another host (%.100s) answered %d",
-					    next.host, r.status);
+			if (strcmp(w->next.host, w->orig.host) != 0) {
+				/* kubelet: another w->host counts as success, not contacted */
+				set_outcome(out, 200, "redirect to another w->host (%.100s) answered %d",
+					    w->next.host, r.status);
 				break;
 			}
 			if (nreq >= MAX_REDIRECT_REQUESTS) {
@@ -1126,17 +1134,17 @@ void probe_http_run(const struct probe_http_request *rq, int64_t deadline,
 				break;
 			}
 			/* Referer from the previous URL, not from https to http. */
-			have_referer = !(u.https && !next.https);
+			have_referer = !(w->u.https && !w->next.https);
 			if (have_referer)
-				url_string(&u, referer, sizeof(referer));
+				url_string(&w->u, w->referer, sizeof(w->referer));
 			/* A custom Host survives only a relative Location. */
-			if (s.host_override && !absolute && strcmp(s.host_override, orig.authority) != 0)
-				snprintf(host, sizeof(host), "%s", s.host_override);
+			if (s.host_override && !absolute && strcmp(s.host_override, w->orig.authority) != 0)
+				snprintf(w->host, sizeof(w->host), "%s", s.host_override);
 			else
-				snprintf(host, sizeof(host), "%s", next.authority);
-			prev_port = u.port;
-			memcpy(prev_host, u.host, sizeof(prev_host));
-			u = next;
+				snprintf(w->host, sizeof(w->host), "%s", w->next.authority);
+			prev_port = w->u.port;
+			memcpy(w->prev_host, w->u.host, sizeof(w->prev_host));
+			w->u = w->next;
 			continue;
 		}
 		bool eof = false;
@@ -1151,7 +1159,7 @@ void probe_http_run(const struct probe_http_request *rq, int64_t deadline,
 		bool req_close = !rq->keepalive || (ch && has_token(ch->value, ch->value_len, "close"));
 		if (original && rq->keepalive && rq->pool && !r.close && !eof && !req_close &&
 		    c->off == c->len)
-			pool_put(rq->pool, u.https, (uint16_t)u.port, c);
+			pool_put(rq->pool, w->u.https, (uint16_t)w->u.port, c);
 		else
 			conn_close(c);
 		if (r.status >= 300 && r.status < 400)
@@ -1168,4 +1176,6 @@ void probe_http_run(const struct probe_http_request *rq, int64_t deadline,
 	free(c);
 	strbuf_free(&req);
 	reqstate_free(&s);
+done:
+	free(w);
 }

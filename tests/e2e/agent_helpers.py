@@ -56,9 +56,10 @@ def self_signed_cert():
 
 class Route:
     def __init__(self, status=200, headers=None, body=b"ok", delay=0.0, endless=False,
-                 no_length=False):
+                 no_length=False, drop_after=False):
         self.status, self.headers, self.body = status, headers or [], body
         self.delay, self.endless, self.no_length = delay, endless, no_length
+        self.drop_after = drop_after  # close the connection silently after answering
 
 
 class Request:
@@ -148,6 +149,9 @@ class AppServer:
                     out.append("Connection: close")
                 c.sendall(("\r\n".join(out) + "\r\n\r\n").encode() + r.body)
                 if close or r.no_length:
+                    return
+                if r.drop_after:
+                    time.sleep(0.05)
                     return
         except (OSError, ssl.SSLError, ValueError):
             return

@@ -68,6 +68,22 @@ def test_keepalive_reuses_under_each_spelling(app, var):
         assert ag.stop() == 0
 
 
+def test_keepalive_stale_connection_is_retried_fresh(app):
+    # the app drops idle connections without saying so: the pooled one is
+    # dead at the next probe, which must still succeed on a new connection
+    app.route("/drop", drop_after=True)
+    ag = agent_for({"httpGet": {"path": "/drop", "port": app.port}},
+                   env={"ENABLE_PROBE_KEEPALIVE_CONNECTIONS": "true"})
+    try:
+        for _ in range(3):
+            assert probe_status(ag, close=False) == 200
+            time.sleep(0.2)
+        assert len(app.requests) == 3
+        assert len(app.connections) == 3
+    finally:
+        assert ag.stop() == 0
+
+
 def test_keepalive_caller_close_is_forwarded(app):
     # the kubelet's Connection: close is forwarded, so the app closes anyway
     ag = agent_for({"httpGet": {"path": "/", "port": app.port}},
