@@ -51,7 +51,7 @@ static void usage(FILE *out)
 	      "\n"
 	      "Environment: istiod's variables the injector reads (REWRITE_TCP_PROBES, ...).\n"
 	      "Exit status: 0 after SIGTERM or SIGINT, 1 on bad flags or files, 2 when the\n"
-	      "port cannot be bound. See docs/webhook.md.\n", out);
+	      "port cannot be bound or the TLS libraries cannot be loaded. See docs/webhook.md.\n", out);
 }
 
 /* inject_pod_json() without its JSON text round trip: the same owner

@@ -9,9 +9,6 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <gnutls/abstract.h>
-#include <gnutls/gnutls.h>
-#include <microhttpd.h>
 #include <netinet/in.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -24,6 +21,7 @@
 #include "base/cleanup.h"
 #include "base/log.h"
 #include "base/strbuf.h"
+#include "inject/webhook_dl.h"
 #include "inject/webhook_tls.h"
 
 /* TLS 1.2 and 1.3 only, as istiod serves its webhook. */
@@ -271,13 +269,16 @@ static struct MHD_Daemon *start_daemon(struct webhook *w, const struct webhook_o
 int webhook_start(const struct webhook_options *o, const struct admission_handler *h,
 		  struct webhook **out, struct skiff_err *e)
 {
+	int r = webhook_dl_load(e);
+	if (r < 0)
+		return r;
 	struct webhook *w = calloc(1, sizeof(*w));
 	if (!w)
 		return err_set(e, SKIFF_ENOMEM, "out of memory");
 	w->handler = *h;
 	w->max_bytes = o->max_request_bytes ? o->max_request_bytes : ADMISSION_MAX_BYTES_DEFAULT;
 	w->handler.max_bytes = w->max_bytes;
-	int r = webhook_tls_new(o->cert_path, o->key_path, &w->tls, e);
+	r = webhook_tls_new(o->cert_path, o->key_path, &w->tls, e);
 	if (r < 0) {
 		free(w);
 		return r;

@@ -149,6 +149,9 @@ static int load_pair(const char *cert_path, const char *key_path, char **cert_pe
 int webhook_tls_new(const char *cert_path, const char *key_path, struct webhook_tls **out,
 		    struct skiff_err *e)
 {
+	int r = webhook_dl_load(e);
+	if (r < 0)
+		return r;
 	struct webhook_tls *t = calloc(1, sizeof(*t));
 	if (!t)
 		return err_set(e, SKIFF_ENOMEM, "out of memory");
@@ -161,7 +164,7 @@ int webhook_tls_new(const char *cert_path, const char *key_path, struct webhook_
 	}
 	t->cert_id = file_id_of(cert_path);
 	t->key_id = file_id_of(key_path);
-	int r = load_pair(cert_path, key_path, &t->cert_pem, &t->cert_len, &t->key_pem, &t->key_len, e);
+	r = load_pair(cert_path, key_path, &t->cert_pem, &t->cert_len, &t->key_pem, &t->key_len, e);
 	if (r < 0) {
 		webhook_tls_free(t);
 		return r;

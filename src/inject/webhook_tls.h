@@ -12,8 +12,7 @@
 #ifndef SKIFF_INJECT_WEBHOOK_TLS_H
 #define SKIFF_INJECT_WEBHOOK_TLS_H
 
-#include <gnutls/abstract.h>
-#include <gnutls/gnutls.h>
+#include "inject/webhook_dl.h" /* GnuTLS types; its functions are dlopen()ed */
 
 #include "base/err.h"
 

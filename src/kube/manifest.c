@@ -555,11 +555,17 @@ static int parse(const char *name, const char *text, size_t len, struct manifest
 		return ur;
 	if (!name || strcmp(name, "-") == 0)
 		name = "<stdin>";
-	m->text = malloc(len + 1);
-	if (!m->text)
-		return err_set(e, SKIFF_ENOMEM, "%s: out of memory", name);
-	memcpy(m->text, text, len);
-	m->text[len] = '\0';
+	if (cb) {
+		/* streaming: the caller's text outlives every callback */
+		m->text = (char *)text;
+		m->borrowed = true;
+	} else {
+		m->text = malloc(len + 1);
+		if (!m->text)
+			return err_set(e, SKIFF_ENOMEM, "%s: out of memory", name);
+		memcpy(m->text, text, len);
+		m->text[len] = '\0';
+	}
 	m->text_len = len;
 
 	struct diag_capture dc = { 0 };
@@ -744,7 +750,8 @@ void manifest_free(struct manifest *m)
 	for (size_t i = 0; i < m->n_docs; i++)
 		json_decref(m->docs[i].root);
 	free(m->docs);
-	free(m->text);
+	if (!m->borrowed)
+		free(m->text);
 	memset(m, 0, sizeof(*m));
 }
 

@@ -37,8 +37,9 @@ struct manifest_doc {
 };
 
 struct manifest {
-	char *text;                /* the whole input (owned) */
+	char *text;                /* the whole input (owned unless borrowed) */
 	size_t text_len;
+	bool borrowed;             /* text is the caller's (manifest_parse_each) */
 	struct manifest_doc *docs;
 	size_t n_docs;
 };

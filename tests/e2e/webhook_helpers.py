@@ -101,7 +101,13 @@ class Webhook:
             [skiff_bin_path(), "webhook", "--tls-cert", cert, "--tls-key", key,
              "--port", str(self.port), "--address", "127.0.0.1", *extra],
             stdout=self.log, stderr=subprocess.STDOUT, env=full_env)
-        self.wait_ready()
+        try:
+            self.wait_ready()
+        except BaseException:
+            self.proc.kill()  # never leave a server behind a failed start
+            self.proc.wait()
+            self.log.close()
+            raise
 
     def wait_ready(self, timeout=10):
         deadline = time.monotonic() + timeout
