@@ -7,6 +7,8 @@
 #include <strings.h>
 #include <time.h>
 
+#include "base/http_token.h"
+
 static bool tchar(unsigned char c)
 {
 	if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
@@ -20,24 +22,6 @@ static int hexv(char c)
 	if (c >= 'a' && c <= 'f') return c - 'a' + 10;
 	if (c >= 'A' && c <= 'F') return c - 'A' + 10;
 	return -1;
-}
-
-static bool token_in(const char *v, size_t n, const char *tok)
-{
-	size_t tl = strlen(tok), i = 0;
-	while (i < n) {
-		while (i < n && (v[i] == ' ' || v[i] == '\t' || v[i] == ','))
-			i++;
-		size_t s = i;
-		while (i < n && v[i] != ',')
-			i++;
-		size_t e = i;
-		while (e > s && (v[e - 1] == ' ' || v[e - 1] == '\t'))
-			e--;
-		if (e - s == tl && strncasecmp(v + s, tok, tl) == 0)
-			return true;
-	}
-	return false;
 }
 
 const struct probe_kv *agent_request_header(const struct agent_request *rq, const char *name)
@@ -224,9 +208,9 @@ int agent_request_parse(char *buf, size_t len, struct agent_request *rq, const c
 		struct probe_kv *h = &rq->headers[rq->n_headers++];
 		*h = (struct probe_kv){ cn, kl, v, vl };
 		if (kl == 10 && !memcmp(cn, "Connection", 10)) {
-			if (token_in(v, vl, "close"))
+			if (http_token_list_has(v, vl, "close"))
 				conn_close = true;
-			if (token_in(v, vl, "keep-alive"))
+			if (http_token_list_has(v, vl, "keep-alive"))
 				conn_keep = true;
 		} else if (kl == 14 && !memcmp(cn, "Content-Length", 14)) {
 			long long x = 0;

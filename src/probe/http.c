@@ -16,6 +16,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "base/http_token.h"
 #include "base/strbuf.h"
 #include "probe/net.h"
 
@@ -599,25 +600,6 @@ static int hdr_cmp(const void *a, const void *b)
 	return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
-static bool has_token(const char *v, size_t n, const char *tok)
-{
-	size_t tl = strlen(tok);
-	size_t i = 0;
-	while (i < n) {
-		while (i < n && (v[i] == ' ' || v[i] == '\t' || v[i] == ','))
-			i++;
-		size_t s = i;
-		while (i < n && v[i] != ',')
-			i++;
-		size_t e = i;
-		while (e > s && (v[e - 1] == ' ' || v[e - 1] == '\t'))
-			e--;
-		if (e - s == tl && strncasecmp(v + s, tok, tl) == 0)
-			return true;
-	}
-	return false;
-}
-
 static int read_response_head(struct pconn *c, int64_t deadline, struct response *r,
 			      bool *got_any)
 {
@@ -668,12 +650,12 @@ static int read_response_head(struct pconn *c, int64_t deadline, struct response
 					return -EPROTO;
 				r->length = len;
 			} else if (kl == 17 && strncasecmp(line, "Transfer-Encoding", 17) == 0) {
-				if (has_token(v, vl, "chunked"))
+				if (http_token_list_has(v, vl, "chunked"))
 					r->chunked = true;
 			} else if (kl == 10 && strncasecmp(line, "Connection", 10) == 0) {
-				if (has_token(v, vl, "close"))
+				if (http_token_list_has(v, vl, "close"))
 					r->close = true;
-				if (has_token(v, vl, "keep-alive"))
+				if (http_token_list_has(v, vl, "keep-alive"))
 					keepalive10 = true;
 			} else if (kl == 8 && strncasecmp(line, "Location", 8) == 0 && !r->has_location) {
 				if (vl >= sizeof(r->location))
@@ -927,7 +909,7 @@ static int render_request(const struct reqstate *s, const struct url *u, const c
 	if ((!ae || ae->value_len == 0) && !hdr_find(s, "Range"))
 		strbuf_puts(out, "Accept-Encoding: gzip\r\n");
 	const struct hdr *conn = hdr_find(s, "Connection");
-	bool wants_close = conn && has_token(conn->value, conn->value_len, "close");
+	bool wants_close = conn && http_token_list_has(conn->value, conn->value_len, "close");
 	if (!keepalive && !wants_close)
 		strbuf_puts(out, "Connection: close\r\n");
 	strbuf_puts(out, "\r\n");
@@ -1156,7 +1138,7 @@ void probe_http_run(const struct probe_http_request *rq, int64_t deadline,
 			break;
 		}
 		const struct hdr *ch = hdr_find(&s, "Connection");
-		bool req_close = !rq->keepalive || (ch && has_token(ch->value, ch->value_len, "close"));
+		bool req_close = !rq->keepalive || (ch && http_token_list_has(ch->value, ch->value_len, "close"));
 		if (original && rq->keepalive && rq->pool && !r.close && !eof && !req_close &&
 		    c->off == c->len)
 			pool_put(rq->pool, w->u.https, (uint16_t)w->u.port, c);
