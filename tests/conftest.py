@@ -15,7 +15,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def skiff_bin_path():
-    return os.environ.get("SKIFF_BIN", os.path.join(ROOT, "build", "skiff"))
+    # Absolute, so helpers that start skiff from another working directory
+    # (namespaces, temp dirs) find the same binary.
+    return os.path.abspath(os.environ.get("SKIFF_BIN", os.path.join(ROOT, "build", "skiff")))
 
 
 def conformance_root():
