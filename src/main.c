@@ -28,7 +28,7 @@ static const struct command commands[] = {
 	{ "iptables", "istio-iptables", cmd_iptables,
 	  "install traffic-capture rules (drop-in for istio-iptables 1.13)" },
 	{ "clean-iptables", "istio-clean-iptables", cmd_clean_iptables,
-	  "remove every capture rule, chain and route skiff or Istio installed" },
+	  "remove the capture rules and chains skiff or Istio installed" },
 	{ "inject", NULL, cmd_inject,
 	  "inject istio-init and istio-proxy into Kubernetes manifests (kube-inject)" },
 	{ "webhook", NULL, cmd_webhook,
