@@ -1,7 +1,6 @@
 /* capture_args.c - annotations -> istio-iptables args (see capture_args.h). */
 #include "inject/capture_args.h"
 
-#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <stdint.h>
@@ -9,6 +8,7 @@
 #include <string.h>
 
 #include "base/cleanup.h"
+#include "base/netaddr.h"
 #include "base/parse.h"
 #include "base/strbuf.h"
 
@@ -48,84 +48,72 @@ static int parse_uint_n(const char *s, size_t n, uint64_t max, uint64_t *out)
 	return 0;
 }
 
-static int validate_port_list(const char *ann, const char *value, bool allow_star,
-			      struct skiff_err *e)
+/* One item of an annotation list; returns true when it is acceptable. */
+typedef bool (*list_item_ok)(const char *item, size_t n);
+
+static bool port_item_ok(const char *item, size_t n)
+{
+	uint64_t port;
+	return parse_uint_n(item, n, 65535, &port) == 0;
+}
+
+/* net.ParseCIDR's form, through the parser `skiff iptables` uses for -i/-x,
+ * so an annotation the injector accepts is one the capture command accepts. */
+static bool cidr_item_ok(const char *item, size_t n)
+{
+	char buf[NETADDR_STR_MAX + 8];
+	if (n == 0 || n >= sizeof(buf))
+		return false;
+	memcpy(buf, item, n);
+	buf[n] = '\0';
+	struct netaddr_cidr c;
+	return netaddr_parse_cidr(buf, &c) == 0;
+}
+
+/* Check each comma-separated item of an annotation value. `star_ok` allows
+ * the wildcard "*" (after trimming when `trim_value`, as Istio's checks of
+ * that annotation do); a bad item is named as `noun` "ITEM" `why`. */
+static int validate_list(const char *ann, const char *value, bool star_ok, bool trim_value,
+			 list_item_ok ok, const char *kind, const char *noun, const char *why,
+			 struct skiff_err *e)
 {
 	const char *s = value;
 	size_t n = strlen(s);
-	trim(&s, &n);
-	if (allow_star && n == 1 && s[0] == '*')
+	if (trim_value)
+		trim(&s, &n);
+	if (star_ok && n == 1 && s[0] == '*' && (trim_value || strcmp(value, "*") == 0))
 		return 0;
 	if (n == 0)
 		return 0;
 	const char *p = s, *end = s + n;
-	while (p <= end) {
+	for (;;) {
 		const char *c = memchr(p, ',', (size_t)(end - p));
 		size_t len = c ? (size_t)(c - p) : (size_t)(end - p);
 		const char *item = p;
 		size_t il = len;
 		trim(&item, &il);
-		uint64_t port;
-		if (parse_uint_n(item, il, 65535, &port) < 0)
+		if (!ok(item, il))
 			return err_set(e, SKIFF_EINVAL,
-				       "annotation %s: \"%s\" is not a valid port list: port \"%.*s\" "
-				       "is not a number in 0-65535",
-				       ann, value, (int)len, p);
+				       "annotation %s: \"%s\" is not a valid %s: %s\"%.*s\" %s", ann,
+				       value, kind, noun, (int)len, p, why);
 		if (!c)
-			break;
+			return 0;
 		p = c + 1;
 	}
-	return 0;
 }
 
-static bool valid_cidr(const char *s, size_t n)
+static int validate_port_list(const char *ann, const char *value, bool allow_star,
+			      struct skiff_err *e)
 {
-	char buf[INET6_ADDRSTRLEN + 8];
-	if (n == 0 || n >= sizeof(buf))
-		return false;
-	memcpy(buf, s, n);
-	buf[n] = '\0';
-	char *slash = strchr(buf, '/');
-	if (!slash)
-		return false;
-	*slash = '\0';
-	const char *pfx = slash + 1;
-	unsigned char addr[16];
-	uint64_t bits;
-	bool v4 = strchr(buf, ':') == NULL;
-	if (inet_pton(v4 ? AF_INET : AF_INET6, buf, addr) != 1)
-		return false;
-	if (parse_uint_n(pfx, strlen(pfx), v4 ? 32 : 128, &bits) < 0)
-		return false;
-	return true;
+	return validate_list(ann, value, allow_star, true, port_item_ok, "port list",
+			     "port ", "is not a number in 0-65535", e);
 }
 
 static int validate_cidr_list(const char *ann, const char *value, bool allow_star,
 			      struct skiff_err *e)
 {
-	const char *s = value;
-	size_t n = strlen(s);
-	if (allow_star && strcmp(value, "*") == 0)
-		return 0;
-	if (n == 0)
-		return 0;
-	const char *p = s, *end = s + n;
-	while (p <= end) {
-		const char *c = memchr(p, ',', (size_t)(end - p));
-		size_t len = c ? (size_t)(c - p) : (size_t)(end - p);
-		const char *item = p;
-		size_t il = len;
-		trim(&item, &il);
-		if (!valid_cidr(item, il))
-			return err_set(e, SKIFF_EINVAL,
-				       "annotation %s: \"%s\" is not a valid IP range list: "
-				       "\"%.*s\" is not a CIDR (ADDRESS/PREFIX)",
-				       ann, value, (int)len, p);
-		if (!c)
-			break;
-		p = c + 1;
-	}
-	return 0;
+	return validate_list(ann, value, allow_star, false, cidr_item_ok, "IP range list",
+			     "", "is not a CIDR (ADDRESS/PREFIX)", e);
 }
 
 static int validate_uint(const char *ann, const char *value, uint64_t max, struct skiff_err *e)

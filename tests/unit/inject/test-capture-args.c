@@ -162,6 +162,12 @@ static void validation_names_the_annotation(void **state)
 		{ "{\"traffic.sidecar.istio.io/includeOutboundIPRanges\":\"10.0.0.1\"}", "10.0.0.1" },
 		{ "{\"traffic.sidecar.istio.io/excludeOutboundIPRanges\":\"*\"}", "excludeOutboundIPRanges" },
 		{ "{\"traffic.sidecar.istio.io/excludeOutboundIPRanges\":\"10.0.0.0/33\"}", "10.0.0.0/33" },
+		/* The same CIDR rules as `skiff iptables -i/-x` (net.ParseCIDR's). */
+		{ "{\"traffic.sidecar.istio.io/excludeOutboundIPRanges\":\"010.0.0.0/8\"}",
+		  "\"010.0.0.0/8\" is not a CIDR (ADDRESS/PREFIX)" },
+		{ "{\"traffic.sidecar.istio.io/excludeOutboundIPRanges\":\"fe80::1%eth0/64\"}", "fe80::1%eth0/64" },
+		{ "{\"traffic.sidecar.istio.io/excludeOutboundIPRanges\":\"::ffff:10.0.0.0/104\"}", NULL },
+		{ "{\"traffic.sidecar.istio.io/excludeOutboundIPRanges\":\"10.0.0.0/08\"}", NULL },
 		{ "{\"sidecar.istio.io/interceptionMode\":\"redirect\"}", "interceptionMode" },
 		{ "{\"sidecar.istio.io/interceptionMode\":\"NONE\"}", NULL },
 		{ "{\"status.sidecar.istio.io/port\":\"abc\"}", "status.sidecar.istio.io/port" },
