@@ -78,6 +78,30 @@ char *template_proxy_image(const struct inject_config *cfg, const json_t *ann)
 	return strbuf_steal(&sb);
 }
 
+/* Add R[key] = {cpu, memory} with whichever of the two is non-NULL (an
+ * annotation set to "" still counts, as in Istio's template); nothing when
+ * neither is. */
+static void put_cpu_memory(json_t *r, const char *key, const char *cpu, const char *mem)
+{
+	if (!cpu && !mem)
+		return;
+	json_t *m = json_object();
+	if (cpu)
+		put_str(m, "cpu", cpu);
+	if (mem)
+		put_str(m, "memory", mem);
+	json_object_set_new(r, key, m);
+}
+
+/* A values setting, where "" means unset. */
+static const char *value_or_null(const char *v)
+{
+	return *v ? v : NULL;
+}
+
+/* The proxy's resources: the four annotations when any is present (the
+ * values' defaults then do not apply at all, as in Istio's template), else
+ * the values' limits and requests. */
 static json_t *resources(const struct inject_config *cfg, const json_t *ann)
 {
 	const char *cpu = ann_or(ann, "sidecar.istio.io/proxyCPU", NULL);
@@ -88,39 +112,13 @@ static json_t *resources(const struct inject_config *cfg, const json_t *ann)
 	if (!r)
 		return NULL;
 	if (cpu || mem || cpul || meml) {
-		if (cpul || meml) {
-			json_t *l = json_object();
-			if (cpul)
-				put_str(l, "cpu", cpul);
-			if (meml)
-				put_str(l, "memory", meml);
-			json_object_set_new(r, "limits", l);
-		}
-		if (cpu || mem) {
-			json_t *q = json_object();
-			if (cpu)
-				put_str(q, "cpu", cpu);
-			if (mem)
-				put_str(q, "memory", mem);
-			json_object_set_new(r, "requests", q);
-		}
-		return r;
-	}
-	if (*cfg->cpu_limit || *cfg->memory_limit) {
-		json_t *l = json_object();
-		if (*cfg->cpu_limit)
-			put_str(l, "cpu", cfg->cpu_limit);
-		if (*cfg->memory_limit)
-			put_str(l, "memory", cfg->memory_limit);
-		json_object_set_new(r, "limits", l);
-	}
-	if (*cfg->cpu_request || *cfg->memory_request) {
-		json_t *q = json_object();
-		if (*cfg->cpu_request)
-			put_str(q, "cpu", cfg->cpu_request);
-		if (*cfg->memory_request)
-			put_str(q, "memory", cfg->memory_request);
-		json_object_set_new(r, "requests", q);
+		put_cpu_memory(r, "limits", cpul, meml);
+		put_cpu_memory(r, "requests", cpu, mem);
+	} else {
+		put_cpu_memory(r, "limits", value_or_null(cfg->cpu_limit),
+			       value_or_null(cfg->memory_limit));
+		put_cpu_memory(r, "requests", value_or_null(cfg->cpu_request),
+			       value_or_null(cfg->memory_request));
 	}
 	return r;
 }
