@@ -21,7 +21,6 @@
 
 #include "inject/admission.h"
 #include "inject/inject.h"
-#include "inject/inject_internal.h"
 #include "inject/jsonpatch.h"
 
 static int inject_adapter(void *ctx, const char *pod_json, size_t len, const char *ns,
@@ -35,13 +34,7 @@ static int inject_adapter(void *ctx, const char *pod_json, size_t len, const cha
 static int inject_tree_adapter(void *ctx, json_t *pod, const char *ns, char **skip_reason,
 			       struct strbuf *warnings, struct skiff_err *e)
 {
-	char buf[256];
-	struct inject_owner o;
-	*skip_reason = NULL;
-	inject_owner_from_pod(pod, &o, buf, sizeof(buf));
-	if (ns && *ns)
-		o.ns = ns;
-	return inject_pod(ctx, pod, &o, INJECT_PATH_WEBHOOK, skip_reason, warnings, e);
+	return inject_pod_tree(ctx, pod, ns, skip_reason, warnings, e);
 }
 
 /* The stand-in: an annotation, an init container, istio-proxy appended

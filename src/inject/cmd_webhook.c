@@ -54,18 +54,11 @@ static void usage(FILE *out)
 	      "port cannot be bound or the TLS libraries cannot be loaded. See docs/webhook.md.\n", out);
 }
 
-/* inject_pod_json() without its JSON text round trip: the same owner
- * lookup and core call on the pod the handler has already parsed. */
+/* The admission handler's callback: the core on the pod it has parsed. */
 static int inject_tree_adapter(void *ctx, json_t *pod, const char *ns, char **skip_reason,
 			       struct strbuf *warnings, struct skiff_err *e)
 {
-	char buf[256];
-	struct inject_owner o;
-	*skip_reason = NULL;
-	inject_owner_from_pod(pod, &o, buf, sizeof(buf));
-	if (ns && *ns)
-		o.ns = ns;
-	return inject_pod(ctx, pod, &o, INJECT_PATH_WEBHOOK, skip_reason, warnings, e);
+	return inject_pod_tree(ctx, pod, ns, skip_reason, warnings, e);
 }
 
 static int parse_uint_flag(const char *flag, const char *s, int64_t min, int64_t max, int64_t *out)

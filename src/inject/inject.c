@@ -668,6 +668,18 @@ void inject_owner_from_pod(const json_t *pod, struct inject_owner *o, char *buf,
 		o->name = jstr(md, "name");
 }
 
+int inject_pod_tree(const struct inject_config *cfg, json_t *pod, const char *ns,
+		    char **skip_reason, struct strbuf *warnings, struct skiff_err *e)
+{
+	char buf[256];
+	struct inject_owner o;
+	*skip_reason = NULL;
+	inject_owner_from_pod(pod, &o, buf, sizeof(buf));
+	if (ns && *ns)
+		o.ns = ns;
+	return inject_pod(cfg, pod, &o, INJECT_PATH_WEBHOOK, skip_reason, warnings, e);
+}
+
 int inject_pod_json(const struct inject_config *cfg, const char *pod_json, size_t len,
 		    const char *ns, char **out_json, char **skip_reason, struct strbuf *warnings,
 		    struct skiff_err *e)
@@ -679,12 +691,7 @@ int inject_pod_json(const struct inject_config *cfg, const char *pod_json, size_
 	if (!pod)
 		return err_set(e, SKIFF_EINVAL, "pod: invalid JSON at line %d, column %d: %s", je.line,
 			       je.column, je.text);
-	char buf[256];
-	struct inject_owner o;
-	inject_owner_from_pod(pod, &o, buf, sizeof(buf));
-	if (ns && *ns)
-		o.ns = ns;
-	int r = inject_pod(cfg, pod, &o, INJECT_PATH_WEBHOOK, skip_reason, warnings, e);
+	int r = inject_pod_tree(cfg, pod, ns, skip_reason, warnings, e);
 	if (r == 1) {
 		*out_json = json_dumps(pod, JSON_COMPACT | JSON_PRESERVE_ORDER);
 		r = *out_json ? 0 : err_set(e, SKIFF_ENOMEM, "out of memory");

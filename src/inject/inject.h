@@ -8,6 +8,7 @@
 #ifndef SKIFF_INJECT_INJECT_H
 #define SKIFF_INJECT_INJECT_H
 
+#include <jansson.h>
 #include <stddef.h>
 
 #include "base/err.h"
@@ -31,5 +32,12 @@ void inject_config_free(struct inject_config *cfg);
 int inject_pod_json(const struct inject_config *cfg, const char *pod_json, size_t len,
 		    const char *ns, char **out_json, char **skip_reason,
 		    struct strbuf *warnings, struct skiff_err *e);
+
+/* inject_pod_json() on a Pod already parsed (the webhook's hot path, with no
+ * JSON text round trip): injects POD in place. Returns 1 when injected, 0
+ * when Istio's policy skips the pod (*skip_reason says why; caller frees),
+ * or a negative code. */
+int inject_pod_tree(const struct inject_config *cfg, json_t *pod, const char *ns,
+		    char **skip_reason, struct strbuf *warnings, struct skiff_err *e);
 
 #endif
