@@ -6,7 +6,9 @@ build-asan/skiff for the sanitizer layer). Conformance vectors are read from
 message when that folder is absent; they are never copied into the project.
 """
 import os
+import random
 import shutil
+import socket
 import subprocess
 
 import pytest
@@ -57,6 +59,21 @@ def need_root_netns():
         pytest.skip("cannot create a network namespace here: "
                     + r.stderr.decode(errors="replace").strip())
     subprocess.run(["ip", "netns", "del", "skiff-probe-ns"], capture_output=True)
+
+
+def free_tcp_port(lo, hi, host="127.0.0.1"):
+    """A port in [lo, hi] that nothing on HOST is bound to right now. Each
+    subsystem's tests keep to their own range so suites can run side by side."""
+    fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+    for _ in range(200):
+        port = random.randint(lo, hi)
+        with socket.socket(fam, socket.SOCK_STREAM) as s:
+            try:
+                s.bind((host, port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free TCP port in {lo}-{hi} on {host}")
 
 
 def run_skiff(args, env=None, input=None, timeout=60, check=False):

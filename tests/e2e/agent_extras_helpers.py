@@ -7,14 +7,18 @@ driver program that calls skiff's modules in-process.
 Loopback ports come from 25000-29999 (this subsystem's range)."""
 import http.server
 import os
-import random
 import socket
 import subprocess
+import sys
 import threading
 import time
 from concurrent import futures
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+# Also imported by helper processes started in namespaces, outside pytest.
+sys.path.insert(0, os.path.join(ROOT, "tests"))
+from conftest import free_tcp_port  # noqa: E402
+
 PORT_LO, PORT_HI = 25000, 29999
 
 
@@ -27,19 +31,8 @@ def driver_path():
     return os.path.join(build_dir(), "tests", "unit", "agent", "agent-extras-driver")
 
 
-def free_port(family=socket.AF_INET, host="127.0.0.1"):
-    """A port in our range that nothing listens on right now."""
-    for _ in range(200):
-        p = random.randint(PORT_LO, PORT_HI)
-        s = socket.socket(family, socket.SOCK_STREAM)
-        try:
-            s.bind((host, p))
-            return p
-        except OSError:
-            continue
-        finally:
-            s.close()
-    raise RuntimeError("no free port in 25000-29999")
+def free_port(host="127.0.0.1"):
+    return free_tcp_port(PORT_LO, PORT_HI, host)
 
 
 # ---- gRPC health server ----

@@ -9,7 +9,6 @@ It speaks keep-alive unless the request says Connection: close. With
 `tls=True` it is an HTTPS server with a throw-away self-signed certificate.
 """
 import os
-import random
 import shutil
 import signal
 import socket
@@ -19,24 +18,13 @@ import tempfile
 import threading
 import time
 
-from conftest import skiff_bin_path
+from conftest import free_tcp_port, skiff_bin_path
 
 PORT_LO, PORT_HI = 20000, 24999
 
 
 def free_port(host="127.0.0.1"):
-    fam = socket.AF_INET6 if ":" in host else socket.AF_INET
-    for _ in range(200):
-        p = random.randint(PORT_LO, PORT_HI)
-        s = socket.socket(fam, socket.SOCK_STREAM)
-        try:
-            s.bind((host, p))
-            return p
-        except OSError:
-            continue
-        finally:
-            s.close()
-    raise RuntimeError("no free port in range")
+    return free_tcp_port(PORT_LO, PORT_HI, host)
 
 
 _CERT = None

@@ -10,7 +10,6 @@ import http.client
 import json
 import os
 import random
-import socket
 import ssl
 import subprocess
 import sys
@@ -18,22 +17,14 @@ import time
 import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from conftest import run_skiff, skiff_bin_path  # noqa: E402
+from conftest import free_tcp_port, run_skiff, skiff_bin_path  # noqa: E402
 
 PORT_RANGE = (35000, 39999)
 ROOT_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def free_port():
-    for _ in range(200):
-        port = random.randint(*PORT_RANGE)
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free port in 35000-39999")
+    return free_tcp_port(*PORT_RANGE)
 
 
 def openssl(*args, cwd):
