@@ -46,7 +46,7 @@ class Tally:
 TAP_LINE = re.compile(r"^(not ok|ok)\b\s*\d*\s*(?:-\s*)?(.*)$")
 
 
-def run_unit(build, label):
+def run_unit(build, label, extra_env=None):
     """Run each meson 'unit' test binary and count its TAP lines."""
     t = Tally()
     out = subprocess.run(["meson", "introspect", build, "--tests"],
@@ -56,6 +56,7 @@ def run_unit(build, label):
     for test in tests:
         env = dict(os.environ)
         env.update(test.get("env") or {})
+        env.update(extra_env or {})
         env["CMOCKA_MESSAGE_OUTPUT"] = "TAP"
         try:
             p = subprocess.run(test["cmd"], env=env, capture_output=True, text=True,
@@ -175,9 +176,8 @@ def main():
         san_env = {"ASAN_OPTIONS": "detect_leaks=1:abort_on_error=0:halt_on_error=1",
                    "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1",
                    "SKIFF_SANITIZED": "1"}
-        os.environ.update(san_env)
         layers += [
-            ("unit-asan", lambda: run_unit(asan, "unit-asan")),
+            ("unit-asan", lambda: run_unit(asan, "unit-asan", san_env)),
             ("conformance-asan", lambda: run_pytest(
                 os.path.join(ROOT, "tests/conformance"), "conformance-asan",
                 os.path.join(asan, "skiff"), san_env)),
